@@ -1,0 +1,328 @@
+//! Version-neutral snapshots of one container's cgroup state, and the walk over ancestors
+//! that makes limits hierarchical.
+//!
+//! Every quantity carries its unit in its name or doc. "No limit" is `None`, never `u64::MAX`.
+
+use super::files::{self, is_missing};
+use super::hierarchy::{CgroupDir, Version};
+use super::parse::ParseError;
+use super::{v1, v2, CpuSet, Result};
+use std::path::Path;
+
+/// Memory state of a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemorySnapshot {
+    /// Bytes: the smallest memory limit of the cgroup and its ancestors; `None` if none is set.
+    pub limit: Option<u64>,
+    /// Bytes of memory charged to the cgroup (page cache included).
+    pub usage: u64,
+    /// Swap, when the kernel accounts it for this cgroup.
+    pub swap: Option<SwapSnapshot>,
+    /// The keys of `memory.stat` the views use.
+    pub stat: MemoryStat,
+}
+
+/// Swap of a container, swap only (v1's memory+swap figures are converted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwapSnapshot {
+    /// Bytes of swap the cgroup may use; `None` if unlimited.
+    pub limit: Option<u64>,
+    /// Bytes of swap in use.
+    pub usage: u64,
+}
+
+/// `memory.stat`, in bytes, under v2 names; v1 `total_*` keys are mapped onto them.
+/// A key the kernel did not write is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct MemoryStat {
+    pub anon: Option<u64>,
+    /// Page cache, shmem included (v1 `total_cache`).
+    pub file: Option<u64>,
+    pub kernel_stack: Option<u64>,
+    pub pagetables: Option<u64>,
+    pub shmem: Option<u64>,
+    /// v1 `total_mapped_file`.
+    pub file_mapped: Option<u64>,
+    /// v1 `total_dirty`.
+    pub file_dirty: Option<u64>,
+    /// v1 `total_writeback`.
+    pub file_writeback: Option<u64>,
+    /// v1 `total_rss_huge`.
+    pub anon_thp: Option<u64>,
+    pub active_anon: Option<u64>,
+    pub inactive_anon: Option<u64>,
+    pub active_file: Option<u64>,
+    pub inactive_file: Option<u64>,
+    pub unevictable: Option<u64>,
+    pub slab: Option<u64>,
+    pub slab_reclaimable: Option<u64>,
+    pub slab_unreclaimable: Option<u64>,
+}
+
+/// A CFS bandwidth limit: `quota_us` of CPU time per `period_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuQuota {
+    /// Microseconds of CPU time allowed per period.
+    pub quota_us: u64,
+    /// Microseconds per period (never 0).
+    pub period_us: u64,
+}
+
+impl CpuQuota {
+    /// A quota if the numbers are usable (period > 0).
+    pub fn new(quota_us: u64, period_us: u64) -> Option<Self> {
+        (period_us > 0).then_some(Self {
+            quota_us,
+            period_us,
+        })
+    }
+
+    /// Whether `self` allows less CPU than `other`.
+    pub fn is_tighter_than(&self, other: &CpuQuota) -> bool {
+        u128::from(self.quota_us) * u128::from(other.period_us)
+            < u128::from(other.quota_us) * u128::from(self.period_us)
+    }
+
+    /// CPUs this quota amounts to, rounded up (0.5 -> 1, 1.5 -> 2), at least 1.
+    pub fn cpus_ceil(&self) -> u64 {
+        self.quota_us.div_ceil(self.period_us).max(1)
+    }
+}
+
+/// CPU usage of a container since its cgroup was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuUsage {
+    /// Nanoseconds in user mode, all CPUs.
+    pub user_ns: u64,
+    /// Nanoseconds in kernel mode, all CPUs.
+    pub system_ns: u64,
+    /// Per host CPU, when the kernel splits it (v1 cpuacct); empty on v2.
+    pub per_cpu: Vec<PerCpuUsage>,
+}
+
+/// Usage on one host CPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerCpuUsage {
+    /// The host CPU id.
+    pub cpu: usize,
+    /// Nanoseconds in user mode.
+    pub user_ns: u64,
+    /// Nanoseconds in kernel mode.
+    pub system_ns: u64,
+}
+
+/// CPU limits and usage; each part read independently and `None` when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuSnapshot {
+    /// The tightest CFS quota of the cgroup and its ancestors; `None` if none is set.
+    pub quota: Option<CpuQuota>,
+    /// The effective cpuset.
+    pub cpuset: Option<CpuSet>,
+    /// CPU time used.
+    pub usage: Option<CpuUsage>,
+}
+
+/// I/O done by a container on one device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct IoDevice {
+    pub major: u32,
+    pub minor: u32,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub read_ios: u64,
+    pub write_ios: u64,
+    pub discard_bytes: u64,
+    pub discard_ios: u64,
+}
+
+/// I/O done by a container, per device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IoSnapshot {
+    /// One entry per device the container did I/O on.
+    pub devices: Vec<IoDevice>,
+}
+
+impl IoSnapshot {
+    /// The entry for a device, if the container touched it.
+    pub fn device(&self, major: u32, minor: u32) -> Option<&IoDevice> {
+        self.devices
+            .iter()
+            .find(|d| d.major == major && d.minor == minor)
+    }
+}
+
+/// Process counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PidsSnapshot {
+    /// Tasks in the cgroup now.
+    pub current: u64,
+    /// The tightest `pids.max` of the cgroup and its ancestors; `None` if unlimited.
+    pub limit: Option<u64>,
+}
+
+/// Everything the views may need about one container. A part that could not be read is
+/// `None` and the views fall back to the host's value for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupSnapshot {
+    /// Memory and swap.
+    pub memory: Option<MemorySnapshot>,
+    /// CPU quota, cpuset and usage.
+    pub cpu: CpuSnapshot,
+    /// Block I/O.
+    pub io: Option<IoSnapshot>,
+    /// Process counts.
+    pub pids: Option<PidsSnapshot>,
+}
+
+/// The directories of one container, one per controller the host has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct ContainerDirs {
+    pub memory: Option<CgroupDir>,
+    pub cpu: Option<CgroupDir>,
+    pub cpuacct: Option<CgroupDir>,
+    pub cpuset: Option<CgroupDir>,
+    pub blkio: Option<CgroupDir>,
+    pub pids: Option<CgroupDir>,
+}
+
+/// Which parts of a snapshot to read: each view needs only some.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct Parts {
+    pub memory: bool,
+    pub cpu_limits: bool,
+    pub cpu_usage: bool,
+    pub io: bool,
+    pub pids: bool,
+}
+
+impl Parts {
+    /// Every part.
+    pub const ALL: Parts = Parts {
+        memory: true,
+        cpu_limits: true,
+        cpu_usage: true,
+        io: true,
+        pids: true,
+    };
+}
+
+/// Reads the requested parts. A part that fails is `None` (logged at debug level), so one
+/// missing controller never hides the others.
+pub fn read_snapshot(dirs: &ContainerDirs, parts: Parts) -> CgroupSnapshot {
+    let mut buf = Vec::with_capacity(4096);
+    let mut snap = CgroupSnapshot::default();
+    if parts.memory {
+        snap.memory = keep(dirs.memory.as_ref().map(|d| match d.version {
+            Version::V1 => v1::memory::read(d, &mut buf),
+            Version::V2 => v2::memory::read(d, &mut buf),
+        }));
+    }
+    if parts.cpu_limits {
+        snap.cpu.quota = keep(dirs.cpu.as_ref().map(|d| match d.version {
+            Version::V1 => v1::cpu::read_quota(d, &mut buf),
+            Version::V2 => v2::cpu::read_quota(d, &mut buf),
+        }))
+        .flatten();
+        snap.cpu.cpuset = keep(dirs.cpuset.as_ref().map(|d| match d.version {
+            Version::V1 => v1::cpuset::read(d, &mut buf),
+            Version::V2 => v2::cpuset::read(d, &mut buf),
+        }))
+        .flatten();
+    }
+    if parts.cpu_usage {
+        snap.cpu.usage = keep(dirs.cpuacct.as_ref().map(|d| match d.version {
+            Version::V1 => v1::cpuacct::read(d, &mut buf),
+            Version::V2 => v2::cpu::read_usage(d, &mut buf),
+        }));
+    }
+    if parts.io {
+        snap.io = keep(dirs.blkio.as_ref().map(|d| match d.version {
+            Version::V1 => v1::blkio::read(d, &mut buf),
+            Version::V2 => v2::io::read(d, &mut buf),
+        }));
+    }
+    if parts.pids {
+        snap.pids = keep(dirs.pids.as_ref().map(|d| read_pids(d, &mut buf)));
+    }
+    snap
+}
+
+fn keep<T>(r: Option<Result<T>>) -> Option<T> {
+    match r? {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::debug!(error = %e, "cgroup part unreadable, host value used");
+            None
+        }
+    }
+}
+
+/// `pids.current` and `pids.max` have the same names and formats on v1 and v2.
+fn read_pids(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<PidsSnapshot> {
+    let current = files::read_u64(&d.file("pids.current"), buf)?;
+    let limit = min_over_ancestors(d, "pids.max", buf, super::parse::parse_limit)?;
+    Ok(PidsSnapshot { current, limit })
+}
+
+/// The smallest value of `name` over the cgroup and its ancestors, `None` if no level sets
+/// one. The cgroup's own file must exist; an ancestor without it (a v2 root) is skipped.
+pub(crate) fn min_over_ancestors(
+    d: &CgroupDir,
+    name: &str,
+    buf: &mut Vec<u8>,
+    parse: fn(&[u8]) -> std::result::Result<Option<u64>, ParseError>,
+) -> Result<Option<u64>> {
+    let mut min: Option<u64> = None;
+    for (depth, dir) in d.self_and_ancestors().enumerate() {
+        let path = dir.join(name);
+        match files::read_into(&path, buf) {
+            Ok(()) => {}
+            Err(e) if depth > 0 && is_missing(&e) => continue,
+            Err(e) => return Err(e),
+        }
+        if let Some(v) = files::parsed(&path, parse(buf))? {
+            min = Some(min.map_or(v, |m| m.min(v)));
+        }
+    }
+    Ok(min)
+}
+
+/// The first non-empty CPU list among `names`, in the cgroup or else its nearest ancestor.
+pub(crate) fn nearest_cpuset(
+    d: &CgroupDir,
+    names: &[&str],
+    buf: &mut Vec<u8>,
+) -> Result<Option<CpuSet>> {
+    for dir in d.self_and_ancestors() {
+        for name in names {
+            let path = dir.join(name);
+            match files::read_into(&path, buf) {
+                Ok(()) => {}
+                Err(e) if is_missing(&e) => continue,
+                Err(e) => return Err(e),
+            }
+            let set = files::parsed(&path, CpuSet::parse(buf))?;
+            if !set.is_empty() {
+                return Ok(Some(set));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads `path` as `key value` lines and hands each pair to `f`.
+pub(crate) fn read_key_values(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8], &[u8]),
+) -> Result<()> {
+    files::read_into(path, buf)?;
+    for (k, v) in super::parse::key_values(buf) {
+        f(k, v);
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! v1 memory: `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.memsw.*` (memory plus
+//! swap, converted here to swap alone) and the hierarchical `total_*` keys of `memory.stat`.
+
+use crate::cgroup::files::{self, is_missing};
+use crate::cgroup::parse::{parse_limit, parse_u64};
+use crate::cgroup::snapshot::{min_over_ancestors, read_key_values};
+use crate::cgroup::{CgroupDir, MemorySnapshot, MemoryStat, Result, SwapSnapshot};
+
+const LIMIT: &str = "memory.limit_in_bytes";
+const USAGE: &str = "memory.usage_in_bytes";
+const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
+const MEMSW_USAGE: &str = "memory.memsw.usage_in_bytes";
+const STAT: &str = "memory.stat";
+
+/// Reads the memory snapshot of a v1 cgroup.
+pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<MemorySnapshot> {
+    let limit = min_over_ancestors(d, LIMIT, buf, parse_limit)?;
+    let usage = files::read_u64(&d.file(USAGE), buf)?;
+    let swap = read_swap(d, limit, usage, buf)?;
+    let mut stat = MemoryStat::default();
+    read_key_values(&d.file(STAT), buf, |k, v| set_stat(&mut stat, k, v))?;
+    Ok(MemorySnapshot {
+        limit,
+        usage,
+        swap,
+        stat,
+    })
+}
+
+/// memsw counts memory plus swap; swap alone is the difference. A kernel booted without swap
+/// accounting has no memsw files, which means "no swap accounting", not an error.
+fn read_swap(
+    d: &CgroupDir,
+    mem_limit: Option<u64>,
+    mem_usage: u64,
+    buf: &mut Vec<u8>,
+) -> Result<Option<SwapSnapshot>> {
+    let memsw_limit = match min_over_ancestors(d, MEMSW_LIMIT, buf, parse_limit) {
+        Ok(v) => v,
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let memsw_usage = files::read_u64(&d.file(MEMSW_USAGE), buf)?;
+    let limit = match (memsw_limit, mem_limit) {
+        (Some(sw), Some(mem)) => Some(sw.saturating_sub(mem)),
+        // memsw set but memory not: swap is bounded by memsw alone.
+        (Some(sw), None) => Some(sw),
+        (None, _) => None,
+    };
+    Ok(Some(SwapSnapshot {
+        limit,
+        usage: memsw_usage.saturating_sub(mem_usage),
+    }))
+}
+
+/// Exact keys only: `total_rss` must not swallow `total_rss_huge` (lxcfs's AnonHugePages bug).
+fn set_stat(s: &mut MemoryStat, key: &[u8], value: &[u8]) {
+    let Ok(v) = parse_u64(value) else { return };
+    let slot = match key {
+        b"total_cache" => &mut s.file,
+        b"total_rss" => &mut s.anon,
+        b"total_rss_huge" => &mut s.anon_thp,
+        b"total_shmem" => &mut s.shmem,
+        b"total_mapped_file" => &mut s.file_mapped,
+        b"total_dirty" => &mut s.file_dirty,
+        b"total_writeback" => &mut s.file_writeback,
+        b"total_active_anon" => &mut s.active_anon,
+        b"total_inactive_anon" => &mut s.inactive_anon,
+        b"total_active_file" => &mut s.active_file,
+        b"total_inactive_file" => &mut s.inactive_file,
+        b"total_unevictable" => &mut s.unevictable,
+        _ => return,
+    };
+    *slot = Some(v);
+}

@@ -1,0 +1,7 @@
+//! cgroup v1 readers, one file per controller.
+
+pub mod blkio;
+pub mod cpu;
+pub mod cpuacct;
+pub mod cpuset;
+pub mod memory;

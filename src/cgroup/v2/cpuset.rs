@@ -1,0 +1,10 @@
+//! v2 cpuset: `cpuset.cpus.effective`, present only where the cpuset controller is enabled,
+//! so the nearest ancestor that has it answers for the cgroup.
+
+use crate::cgroup::snapshot::nearest_cpuset;
+use crate::cgroup::{CgroupDir, CpuSet, Result};
+
+/// The effective cpuset.
+pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<Option<CpuSet>> {
+    nearest_cpuset(d, &["cpuset.cpus.effective"], buf)
+}

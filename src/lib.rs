@@ -7,4 +7,5 @@
 
 pub mod cgroup;
 pub mod host;
+pub mod render;
 pub mod views;

@@ -16,7 +16,7 @@ pub mod mountinfo;
 pub mod parse;
 mod proc_cgroup;
 pub mod resolve;
-mod snapshot;
+pub mod snapshot;
 mod v1;
 mod v2;
 

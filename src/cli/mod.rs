@@ -1,0 +1,43 @@
+//! Command-line arguments and the glue from each subcommand to the library.
+
+mod show;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Containers that see their own resources: per-container /proc and /sys views.
+#[derive(Debug, Parser)]
+#[command(name = "vproc", version, about)]
+pub struct Args {
+    /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print one view as a process would read it (no FUSE needed).
+    Show(show::ShowArgs),
+}
+
+impl Args {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
+        match self.command {
+            Command::Show(a) => show::run(a),
+        }
+    }
+}
+
+/// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise.
+pub fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,44 @@
+//! `vproc show VIEW [--pid PID]`: renders one view for a process and prints it.
+
+use clap::Args;
+use std::io::Write;
+use std::process::ExitCode;
+use vproc::cgroup::resolve::{Mode, Resolver};
+use vproc::cgroup::Hierarchies;
+use vproc::host::HostRoots;
+use vproc::render::{Renderer, Served, ViewId};
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The view: meminfo, cpuinfo, stat, uptime, loadavg, swaps, diskstats or online.
+    view: String,
+    /// The process whose view to render (default: this process).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Judge the process by its own cgroup, not its pid namespace's init.
+    #[arg(long)]
+    per_caller: bool,
+}
+
+pub fn run(a: ShowArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let view = ViewId::from_name(&a.view).ok_or_else(|| {
+        let names: Vec<_> = ViewId::ALL.iter().map(|v| v.name()).collect();
+        format!("unknown view `{}` (one of: {})", a.view, names.join(", "))
+    })?;
+    let mode = if a.per_caller {
+        Mode::PerCaller
+    } else {
+        Mode::Container
+    };
+    let renderer = Renderer::new(
+        Resolver::new(Hierarchies::discover()?, mode)?,
+        HostRoots::default(),
+    );
+    let pid = a.pid.unwrap_or_else(std::process::id);
+    let mut out = Vec::new();
+    if renderer.render(view, pid, &mut out) == Served::HostFallback {
+        eprintln!("vproc: pid {pid} could not be resolved; showing host values");
+    }
+    std::io::stdout().write_all(&out)?;
+    Ok(ExitCode::SUCCESS)
+}

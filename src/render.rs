@@ -121,7 +121,8 @@ pub struct Renderer {
     resolver: Resolver,
     host: HostRoots,
     clk_tck: u64,
-    states: Mutex<HashMap<PathBuf, ContainerState>>,
+    fixed_uptime_cs: Option<u64>,
+    states: Mutex<HashMap<StateKey, ContainerState>>,
 }
 
 thread_local! {
@@ -143,8 +144,16 @@ impl Renderer {
             resolver,
             host,
             clk_tck,
+            fixed_uptime_cs: None,
             states: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses a fixed host uptime instead of the clock, so fixture tests are reproducible.
+    pub fn with_fixed_uptime(mut self, uptime_cs: u64, clk_tck: u64) -> Self {
+        self.fixed_uptime_cs = Some(uptime_cs);
+        self.clk_tck = clk_tck;
+        self
     }
 
     /// The resolver.
@@ -232,7 +241,7 @@ impl Renderer {
                 let times = snap.cpu.usage.as_ref().map(|u| {
                     let mut t = views::stat::cpu_times(&v, u, &clock);
                     if let Some(key) = c.and_then(state_key) {
-                        self.with_state(key, |s| s.stat.apply(&mut t));
+                        self.with_state(&key, |s| s.stat.apply(&mut t));
                     }
                     t
                 });
@@ -245,7 +254,7 @@ impl Renderer {
             }
             ViewId::Loadavg => match c.and_then(state_key) {
                 Some(key) => {
-                    let mut l = self.with_state(key, |s| s.load);
+                    let mut l = self.with_state(&key, |s| s.load);
                     if l.total == 0 {
                         l.total = snap.pids.map_or(0, |p| p.current);
                     }
@@ -263,15 +272,8 @@ impl Renderer {
         }
     }
 
-    /// Host uptime from CLOCK_BOOTTIME: no file read, and the same clock `/proc/uptime` uses.
     fn clock(&self, container_start_cs: Option<u64>) -> Clock {
-        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-            .map(|t| {
-                let secs = u64::try_from(t.tv_sec()).unwrap_or(0);
-                let cs = u64::try_from(t.tv_nsec()).unwrap_or(0) / 10_000_000;
-                secs.saturating_mul(100).saturating_add(cs)
-            })
-            .unwrap_or(0);
+        let now = self.fixed_uptime_cs.unwrap_or_else(boottime_cs);
         Clock {
             host: host::uptime::Uptime {
                 uptime_cs: now,
@@ -282,7 +284,7 @@ impl Renderer {
         }
     }
 
-    fn with_state<T>(&self, key: &PathBuf, f: impl FnOnce(&mut ContainerState) -> T) -> T {
+    fn with_state<T>(&self, key: &StateKey, f: impl FnOnce(&mut ContainerState) -> T) -> T {
         let mut map = self.states.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(key) && map.len() >= MAX_STATES {
             map.clear();
@@ -290,17 +292,38 @@ impl Renderer {
         f(map.entry(key.clone()).or_default())
     }
 
-    /// Sets the load state of the container whose CPU cgroup is `key` (the load sampler).
-    pub fn set_load(&self, key: &PathBuf, load: LoadAvg) {
-        self.with_state(key, |s| s.load = load);
+    /// Sets the load state of a container (the load sampler).
+    pub fn set_load(&self, c: &Container, load: LoadAvg) {
+        if let Some(key) = state_key(c) {
+            self.with_state(&key, |s| s.load = load);
+        }
     }
 }
 
-/// Per-container state is keyed by the cgroup whose CPU counters it follows.
-fn state_key(c: &Container) -> Option<&PathBuf> {
-    c.dirs
-        .cpuacct
-        .as_ref()
-        .or(c.dirs.pids.as_ref())
-        .map(|d| &d.dir)
+/// Per-container state follows one cgroup's counters as seen on one clock: a host process and
+/// a container init in the same cgroup count time from different starts, so they are apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct StateKey {
+    cgroup: PathBuf,
+    start_ticks: Option<u64>,
+}
+
+fn state_key(c: &Container) -> Option<StateKey> {
+    let d = c.dirs.cpuacct.as_ref().or(c.dirs.pids.as_ref())?;
+    Some(StateKey {
+        cgroup: d.dir.clone(),
+        start_ticks: c.start_ticks,
+    })
+}
+
+/// Host uptime from CLOCK_BOOTTIME, in hundredths: no file read, and the clock `/proc/uptime`
+/// itself uses.
+fn boottime_cs() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| {
+            let secs = u64::try_from(t.tv_sec()).unwrap_or(0);
+            let cs = u64::try_from(t.tv_nsec()).unwrap_or(0) / 10_000_000;
+            secs.saturating_mul(100).saturating_add(cs)
+        })
+        .unwrap_or(0)
 }

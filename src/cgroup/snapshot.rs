@@ -292,11 +292,18 @@ pub(crate) fn min_over_ancestors(
 }
 
 /// The first non-empty CPU list among `names`, in the cgroup or else its nearest ancestor.
+/// The cgroup itself must exist: a deleted cgroup must not borrow its parent's cpuset.
 pub(crate) fn nearest_cpuset(
     d: &CgroupDir,
     names: &[&str],
     buf: &mut Vec<u8>,
 ) -> Result<Option<CpuSet>> {
+    if let Err(source) = std::fs::metadata(&d.dir) {
+        return Err(super::Error::Read {
+            path: d.dir.clone(),
+            source,
+        });
+    }
     for dir in d.self_and_ancestors() {
         for name in names {
             let path = dir.join(name);

@@ -1,0 +1,237 @@
+//! Helpers shared by the integration tests: real test cgroups with Drop cleanup, and
+//! processes that are killed when dropped.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// v1 controllers the tests create cgroups in.
+pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
+
+/// Why real-cgroup tests cannot run here, or `None` if they can.
+pub fn cannot_use_real_cgroups() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    for c in V1_CONTROLLERS {
+        if !Path::new("/sys/fs/cgroup")
+            .join(c)
+            .join("cgroup.procs")
+            .exists()
+        {
+            return Some(format!("no cgroup v1 {c} hierarchy at /sys/fs/cgroup/{c}"));
+        }
+    }
+    None
+}
+
+/// Skips the calling test (returns from it) with a message when real cgroups are unusable.
+#[macro_export]
+macro_rules! require_real_cgroups {
+    () => {
+        if let Some(why) = common::cannot_use_real_cgroups() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+}
+
+/// A `vproc-test-*` cgroup in every v1 hierarchy, under this test process's own cgroup, removed
+/// on drop after its processes are killed.
+pub struct TestCgroup {
+    pub name: String,
+    dirs: Vec<(String, PathBuf)>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn own_cgroup(controller: &str) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+            ctrls
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| "/".into())
+}
+
+impl TestCgroup {
+    /// Creates the cgroup in every hierarchy; cpuset starts with the parent's CPUs and mems.
+    pub fn new(tag: &str) -> Self {
+        let name = format!(
+            "vproc-test-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut cg = TestCgroup {
+            name: name.clone(),
+            dirs: Vec::new(),
+        };
+        for c in V1_CONTROLLERS {
+            let parent = Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(own_cgroup(c).trim_start_matches('/'));
+            let dir = parent.join(&name);
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+            cg.dirs.push((c.to_owned(), dir.clone()));
+            if c == "cpuset" {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = std::fs::read_to_string(parent.join(f)).unwrap();
+                    std::fs::write(dir.join(f), v.trim()).unwrap();
+                }
+            }
+        }
+        cg
+    }
+
+    /// A child cgroup of this one (same cleanup), e.g. a nested cgroup inside a container.
+    pub fn child(&self, name: &str) -> TestCgroup {
+        let mut cg = TestCgroup {
+            name: format!("{}/{name}", self.name),
+            dirs: Vec::new(),
+        };
+        for (c, parent) in &self.dirs {
+            let dir = parent.join(name);
+            std::fs::create_dir(&dir).unwrap();
+            if c == "cpuset" {
+                for f in ["cpuset.cpus", "cpuset.mems"] {
+                    let v = std::fs::read_to_string(parent.join(f)).unwrap();
+                    std::fs::write(dir.join(f), v.trim()).unwrap();
+                }
+            }
+            cg.dirs.push((c.clone(), dir));
+        }
+        cg
+    }
+
+    /// The directory in one hierarchy.
+    pub fn dir(&self, controller: &str) -> &Path {
+        &self
+            .dirs
+            .iter()
+            .find(|(c, _)| c == controller)
+            .unwrap_or_else(|| panic!("no {controller}"))
+            .1
+    }
+
+    /// Writes a control file, e.g. `set("memory", "memory.limit_in_bytes", "268435456")`.
+    pub fn set(&self, controller: &str, file: &str, value: &str) -> &Self {
+        let path = self.dir(controller).join(file);
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self
+    }
+
+    /// The common limits of the tests: 256 MiB, cpuset 0, half a CPU.
+    pub fn with_standard_limits(self) -> Self {
+        self.set("memory", "memory.limit_in_bytes", "268435456")
+            .set("cpuset", "cpuset.cpus", "0")
+            .set("cpu", "cpu.cfs_quota_us", "50000");
+        self
+    }
+
+    /// Moves a process into every hierarchy.
+    pub fn add(&self, pid: u32) {
+        for (_, d) in &self.dirs {
+            std::fs::write(d.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+    }
+
+    /// Shell commands that move the shell itself into this cgroup (for `sh -c`).
+    pub fn join_script(&self) -> String {
+        self.dirs
+            .iter()
+            .map(|(_, d)| format!("echo $$ > '{}/cgroup.procs'; ", d.display()))
+            .collect()
+    }
+
+    fn pids(&self) -> Vec<i32> {
+        let mut v = Vec::new();
+        for (_, d) in &self.dirs {
+            if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                v.extend(t.lines().filter_map(|l| l.parse::<i32>().ok()));
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // Only our own processes are in our own cgroups; kill them so rmdir can succeed.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = self.pids();
+            if pids.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            for p in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (_, d) in self.dirs.iter().rev() {
+            for _ in 0..100 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// A child process killed and reaped on drop.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc(cmd.spawn().expect("spawn"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to 10 s.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The children of a process (from `/proc/<pid>/task/*/children`).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! The model and renderers on this machine's own cgroup v1 hierarchies: real `vproc-test-*`
+//! cgroups with limits, real processes moved in, real pid namespaces.
+
+mod common;
+
+use common::{children, wait_for, Proc, TestCgroup};
+use std::process::Command;
+use vproc::cgroup::resolve::{Mode, Resolver};
+use vproc::cgroup::Hierarchies;
+use vproc::host::HostRoots;
+use vproc::render::{Renderer, Served, ViewId};
+
+fn renderer(mode: Mode) -> Renderer {
+    let h = Hierarchies::discover().unwrap();
+    Renderer::new(Resolver::new(h, mode).unwrap(), HostRoots::default())
+}
+
+fn render(r: &Renderer, view: ViewId, pid: u32) -> String {
+    let mut out = Vec::new();
+    assert_eq!(r.render(view, pid, &mut out), Served::Container);
+    String::from_utf8(out).unwrap()
+}
+
+fn line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines().find(|l| l.starts_with(key)).unwrap()
+}
+
+#[test]
+fn host_pidns_process_sees_its_cgroup_limits() {
+    require_real_cgroups!();
+    let cg = TestCgroup::new("model").with_standard_limits();
+    let child = Proc::spawn(Command::new("sleep").arg("30"));
+    cg.add(child.pid());
+    let r = renderer(Mode::Container);
+    let m = render(&r, ViewId::Meminfo, child.pid());
+    assert_eq!(line(&m, "MemTotal:"), "MemTotal:         262144 kB");
+    assert_eq!(render(&r, ViewId::CpuOnline, child.pid()), "0\n");
+    let cpuinfo = render(&r, ViewId::Cpuinfo, child.pid());
+    assert_eq!(cpuinfo.matches("processor\t:").count(), 1);
+    assert!(cpuinfo.contains("processor\t: 0\n"));
+    let stat = render(&r, ViewId::Stat, child.pid());
+    assert_eq!(stat.lines().filter(|l| l.starts_with("cpu")).count(), 2);
+    // A host-pid-namespace caller sees the host's uptime.
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let up: f64 = render(&r, ViewId::Uptime, child.pid())
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((up - host_up).abs() < 5.0, "{up} vs {host_up}");
+}
+
+#[test]
+fn container_in_its_own_pid_namespace_is_judged_by_its_init() {
+    require_real_cgroups!();
+    let cg = TestCgroup::new("pidns").with_standard_limits();
+    // A nested cgroup with a smaller limit: processes in it still see the container's limit.
+    let nested = cg.child("nested");
+    nested.set("memory", "memory.limit_in_bytes", "134217728");
+    let script = format!(
+        "{}exec unshare --fork --pid sh -c 'sleep 30 & wait'",
+        cg.join_script()
+    );
+    let outer = Proc::spawn(Command::new("sh").arg("-c").arg(script));
+    let init = wait_for("the container init", || {
+        children(outer.pid()).first().copied()
+    });
+    let worker = wait_for("the worker", || children(init).first().copied());
+    nested.add(worker);
+
+    let r = renderer(Mode::Container);
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    assert!(line(&status, "NSpid:").ends_with("\t2"), "{status}");
+    for pid in [init, worker] {
+        let m = render(&r, ViewId::Meminfo, pid);
+        assert_eq!(
+            line(&m, "MemTotal:"),
+            "MemTotal:         262144 kB",
+            "pid {pid}"
+        );
+        let up: f64 = render(&r, ViewId::Uptime, pid)
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(up < 2.0, "a fresh pid namespace is {up} s old");
+    }
+    // Per-caller mode judges the worker by its own (nested) cgroup.
+    let r = renderer(Mode::PerCaller);
+    let m = render(&r, ViewId::Meminfo, worker);
+    assert_eq!(line(&m, "MemTotal:"), "MemTotal:         131072 kB");
+    drop(outer);
+}
+
+#[test]
+fn cpu_usage_and_hierarchical_limits_are_read() {
+    require_real_cgroups!();
+    let parent = TestCgroup::new("hier");
+    parent.set("memory", "memory.limit_in_bytes", "536870912");
+    let cg = parent.child("ctr");
+    // No limit of its own: the parent's 512 MiB applies.
+    let burner = Proc::spawn(Command::new("sh").arg("-c").arg(format!(
+        "{}timeout 1 sh -c 'while :; do :; done'; sleep 30",
+        cg.join_script()
+    )));
+    let r = renderer(Mode::Container);
+    let pid = burner.pid();
+    wait_for("the burner to join", || {
+        std::fs::read_to_string(cg.dir("cpuacct").join("cgroup.procs"))
+            .ok()
+            .filter(|t| t.contains(&pid.to_string()))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    let m = render(&r, ViewId::Meminfo, pid);
+    assert_eq!(line(&m, "MemTotal:"), "MemTotal:         524288 kB");
+    let stat = render(&r, ViewId::Stat, pid);
+    let cpu: Vec<u64> = line(&stat, "cpu ")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // About 1 s of CPU (100 ticks) was burnt inside the cgroup.
+    assert!(cpu[0] + cpu[2] >= 50, "{stat}");
+}

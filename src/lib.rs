@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod cgroup;
+pub mod fs;
 pub mod host;
 pub mod render;
 pub mod views;

@@ -61,7 +61,7 @@ impl Controller {
 }
 
 /// Which cgroup version serves a controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     /// A v1 hierarchy.
     V1,
@@ -70,7 +70,7 @@ pub enum Version {
 }
 
 /// A cgroup's directory for one controller, and the top of the walk for hierarchical limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CgroupDir {
     /// Which version's files are in it.
     pub version: Version,

@@ -177,7 +177,7 @@ pub struct CgroupSnapshot {
 }
 
 /// The directories of one container, one per controller the host has.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct ContainerDirs {
     pub memory: Option<CgroupDir>,
@@ -189,7 +189,7 @@ pub struct ContainerDirs {
 }
 
 /// Which parts of a snapshot to read: each view needs only some.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct Parts {
     pub memory: bool,

@@ -1,5 +1,6 @@
 //! Command-line arguments and the glue from each subcommand to the library.
 
+mod serve;
 mod show;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Mount the views and serve them to every reader, in the foreground.
+    Serve(serve::ServeArgs),
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
 }
@@ -26,18 +29,23 @@ impl Args {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match self.command {
+            Command::Serve(a) => serve::run(a),
             Command::Show(a) => show::run(a),
         }
     }
 }
 
-/// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise.
+/// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise. The FUSE
+/// crate's own info lines (a multi-line INIT dump) are kept to warnings.
 pub fn init_logging(level: Option<&str>) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
+    let level = level.unwrap_or("info");
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(level.unwrap_or("info")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},fuse_backend_rs=warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

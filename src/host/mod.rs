@@ -103,12 +103,19 @@ impl HostRoots {
 
     /// Reads a host file into `buf` (cleared first).
     pub fn read_into(&self, f: HostFile, buf: &mut Vec<u8>) -> Result<(), Error> {
+        Self::read_path(&self.path(f), buf)
+    }
+
+    /// Reads any file into `buf` (cleared first).
+    pub fn read_path(path: &Path, buf: &mut Vec<u8>) -> Result<(), Error> {
         buf.clear();
-        let path = self.path(f);
-        std::fs::File::open(&path)
+        std::fs::File::open(path)
             .and_then(|mut file| file.read_to_end(buf))
             .map(|_| ())
-            .map_err(|source| Error { path, source })
+            .map_err(|source| Error {
+                path: path.to_owned(),
+                source,
+            })
     }
 }
 

@@ -4,14 +4,18 @@
 //! This is the only place that joins `cgroup/`, `host/` and `views/`; the FUSE layer and the
 //! CLI both call it. A caller whose container cannot be resolved gets the host's view.
 
+mod cache;
+pub mod load;
+
 use crate::cgroup::resolve::{Container, Resolver};
-use crate::cgroup::{read_snapshot, CgroupSnapshot, CpuSet, Parts};
+use crate::cgroup::{read_snapshot, CgroupSnapshot, ContainerDirs, CpuSet, Parts};
 use crate::host::{self, HostFile, HostRoots};
-use crate::views::{self, loadavg::LoadAvg, stat::StatHistory, Clock, CpuView};
-use std::cell::RefCell;
+use crate::views::{self, stat::StatHistory, Clock, CpuView};
+use cache::TtlCache;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The virtual files vproc serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,29 +113,35 @@ pub enum Served {
 #[derive(Debug, Default)]
 struct ContainerState {
     stat: StatHistory,
-    load: LoadAvg,
+    load: load::LoadState,
 }
 
 /// Most containers whose state is kept; beyond it the map is cleared (state rebuilds itself).
 const MAX_STATES: usize = 16384;
 
+/// Host file bytes, shared by every reader within the cache TTL.
+type HostBytes = Arc<Vec<u8>>;
+
 /// Renders views for callers.
-#[derive(Debug)]
 pub struct Renderer {
     resolver: Resolver,
     host: HostRoots,
     clk_tck: u64,
     fixed_uptime_cs: Option<u64>,
+    host_files: TtlCache<HostFile, HostBytes>,
+    snapshots: TtlCache<(Arc<ContainerDirs>, Parts), Arc<CgroupSnapshot>>,
     states: Mutex<HashMap<StateKey, ContainerState>>,
 }
 
-thread_local! {
-    /// Host file bytes, reused across reads on one thread.
-    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((Vec::with_capacity(8192), Vec::with_capacity(4096)));
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").field("host", &self.host).finish_non_exhaustive()
+    }
 }
 
 impl Renderer {
-    /// A renderer reading host files under `host` and containers through `resolver`.
+    /// A renderer reading host files under `host` and containers through `resolver`, with no
+    /// caching (every render reads what it needs).
     pub fn new(resolver: Resolver, host: HostRoots) -> Self {
         // USER_HZ is 100 on every Linux; it is only a fallback if sysconf fails.
         let clk_tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
@@ -145,8 +155,18 @@ impl Renderer {
             host,
             clk_tck,
             fixed_uptime_cs: None,
+            host_files: TtlCache::new(Duration::ZERO),
+            snapshots: TtlCache::new(Duration::ZERO),
             states: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Reuses host files and cgroup values for up to `ttl` between renders, so a burst of
+    /// reads costs one read of each file. The clock is always read fresh.
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.host_files = TtlCache::new(ttl);
+        self.snapshots = TtlCache::new(ttl);
+        self
     }
 
     /// Uses a fixed host uptime instead of the clock, so fixture tests are reproducible.
@@ -179,97 +199,87 @@ impl Renderer {
     /// Renders `view` for a resolved container, or the host's view for `None`.
     pub fn render_for(&self, view: ViewId, c: Option<&Container>, out: &mut Vec<u8>) {
         let snap = match c {
-            Some(c) => read_snapshot(&c.dirs, view.parts()),
-            None => CgroupSnapshot::default(),
+            Some(c) => self.snapshots.get_or_load(&(c.dirs.clone(), view.parts()), || {
+                Arc::new(read_snapshot(&c.dirs, view.parts()))
+            }),
+            None => Arc::default(),
         };
         let start_cs = c
             .and_then(|c| c.start_ticks)
             .map(|t| Clock::ticks_to_cs(t, self.clk_tck));
-        SCRATCH.with(|s| {
-            let (a, b) = &mut *s.borrow_mut();
-            self.render_with(view, c, &snap, start_cs, a, b, out);
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn render_with(
-        &self,
-        view: ViewId,
-        c: Option<&Container>,
-        snap: &CgroupSnapshot,
-        start_cs: Option<u64>,
-        a: &mut Vec<u8>,
-        b: &mut Vec<u8>,
-        out: &mut Vec<u8>,
-    ) {
-        let read = |f: HostFile, buf: &mut Vec<u8>| {
-            if let Err(e) = self.host.read_into(f, buf) {
-                tracing::debug!(error = %e, "host file unreadable");
-                buf.clear();
-            }
-        };
-        let cpu_view = |buf: &mut Vec<u8>| -> CpuView {
-            read(HostFile::CpuOnline, buf);
-            let online = CpuSet::parse(buf).unwrap_or_default();
-            CpuView::new(&online, &snap.cpu)
-        };
         match view {
             ViewId::Meminfo => {
-                read(HostFile::Meminfo, a);
-                views::meminfo::render(a, snap.memory.as_ref(), out);
+                views::meminfo::render(&self.host_file(HostFile::Meminfo), snap.memory.as_ref(), out)
             }
             ViewId::Swaps => {
-                read(HostFile::Meminfo, a);
-                read(HostFile::Swaps, b);
+                let meminfo = self.host_file(HostFile::Meminfo);
                 let figures = snap.memory.as_ref().and_then(|m| {
-                    let total = host::meminfo::value(a, b"MemTotal")?;
-                    let swap = host::meminfo::value(a, b"SwapTotal").unwrap_or(0);
+                    let total = host::meminfo::value(&meminfo, b"MemTotal")?;
+                    let swap = host::meminfo::value(&meminfo, b"SwapTotal").unwrap_or(0);
                     Some(views::meminfo::MemFigures::new(total, swap, m))
                 });
-                views::swaps::render(b, figures.as_ref(), out);
+                views::swaps::render(&self.host_file(HostFile::Swaps), figures.as_ref(), out);
             }
             ViewId::Cpuinfo => {
-                let v = cpu_view(b);
-                read(HostFile::Cpuinfo, a);
-                views::cpuinfo::render(a, &v.visible, out);
+                let v = self.cpu_view(&snap);
+                views::cpuinfo::render(&self.host_file(HostFile::Cpuinfo), &v.visible, out);
             }
-            ViewId::CpuOnline => views::online::render(&cpu_view(b).visible, out),
+            ViewId::CpuOnline => views::online::render(&self.cpu_view(&snap).visible, out),
             ViewId::Stat => {
-                let v = cpu_view(b);
-                read(HostFile::Stat, a);
+                let v = self.cpu_view(&snap);
                 let clock = self.clock(start_cs);
+                let mut procs = None;
                 let times = snap.cpu.usage.as_ref().map(|u| {
                     let mut t = views::stat::cpu_times(&v, u, &clock);
                     if let Some(key) = c.and_then(state_key) {
-                        self.with_state(&key, |s| s.stat.apply(&mut t));
+                        self.with_state(&key, |s| {
+                            s.stat.apply(&mut t);
+                            procs = s.load.procs();
+                        });
                     }
                     t
                 });
-                views::stat::render(a, &v, times.as_deref(), None, out);
+                views::stat::render(&self.host_file(HostFile::Stat), &v, times.as_deref(), procs, out);
             }
             ViewId::Uptime => {
-                let v = cpu_view(b);
+                let v = self.cpu_view(&snap);
                 let clock = self.clock(start_cs);
                 views::uptime::render(&clock, v.count(), snap.cpu.usage.as_ref(), out);
             }
             ViewId::Loadavg => match c.and_then(state_key) {
                 Some(key) => {
-                    let mut l = self.with_state(&key, |s| s.load);
+                    let mut l = self.with_state(&key, |s| {
+                        s.load.touch();
+                        s.load.avg
+                    });
                     if l.total == 0 {
                         l.total = snap.pids.map_or(0, |p| p.current);
                     }
                     views::loadavg::render(&l, out);
                 }
-                None => {
-                    read(HostFile::Loadavg, a);
-                    out.extend_from_slice(a);
-                }
+                None => out.extend_from_slice(&self.host_file(HostFile::Loadavg)),
             },
             ViewId::Diskstats => {
-                read(HostFile::Diskstats, a);
-                views::diskstats::render(a, snap.io.as_ref(), out);
+                views::diskstats::render(&self.host_file(HostFile::Diskstats), snap.io.as_ref(), out)
             }
         }
+    }
+
+    /// A host file's bytes (empty when unreadable, so each view falls back on its own terms).
+    fn host_file(&self, f: HostFile) -> HostBytes {
+        self.host_files.get_or_load(&f, || {
+            let mut buf = Vec::new();
+            if let Err(e) = self.host.read_into(f, &mut buf) {
+                tracing::debug!(error = %e, "host file unreadable");
+                buf.clear();
+            }
+            Arc::new(buf)
+        })
+    }
+
+    fn cpu_view(&self, snap: &CgroupSnapshot) -> CpuView {
+        let online = CpuSet::parse(&self.host_file(HostFile::CpuOnline)).unwrap_or_default();
+        CpuView::new(&online, &snap.cpu)
     }
 
     fn clock(&self, container_start_cs: Option<u64>) -> Clock {
@@ -290,13 +300,6 @@ impl Renderer {
             map.clear();
         }
         f(map.entry(key.clone()).or_default())
-    }
-
-    /// Sets the load state of a container (the load sampler).
-    pub fn set_load(&self, c: &Container, load: LoadAvg) {
-        if let Some(key) = state_key(c) {
-            self.with_state(&key, |s| s.load = load);
-        }
     }
 }
 

@@ -1,0 +1,87 @@
+//! Preparing the mountpoint: create it when missing, refuse one that a live vproc or lxcfs
+//! already serves, and clear a dead FUSE mount that a crashed instance left behind.
+
+use crate::cgroup::mountinfo::unescape;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a mountpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Another live FUSE filesystem is mounted there.
+    #[error("{path} is already served by a live {fstype} mount; stop it first (or pick another mountpoint)")]
+    InUse {
+        /// The mountpoint.
+        path: PathBuf,
+        /// Its filesystem type, e.g. `fuse.vproc` or `fuse.lxcfs`.
+        fstype: String,
+    },
+    /// A system call on the mountpoint failed.
+    #[error("{what} {path}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The mountpoint.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Makes `path` ready to mount on and returns it as an absolute path.
+pub fn prepare(path: &Path) -> Result<PathBuf, Error> {
+    let abs = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| Error::Io {
+                what: "resolving",
+                path: path.to_owned(),
+                source,
+            })?
+            .join(path)
+    };
+    // Several dead mounts may be stacked; each pass removes the top one.
+    for _ in 0..16 {
+        let Some(fstype) = fuse_mount_at(&abs) else { break };
+        match std::fs::metadata(&abs) {
+            Ok(_) => return Err(Error::InUse { path: abs, fstype }),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+                tracing::info!(mountpoint = %abs.display(), %fstype, "removing a dead FUSE mount left by a crashed instance");
+                nix::mount::umount2(&abs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| Error::Io {
+                    what: "unmounting the dead mount at",
+                    path: abs.clone(),
+                    source: e.into(),
+                })?;
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    what: "checking",
+                    path: abs,
+                    source,
+                })
+            }
+        }
+    }
+    std::fs::create_dir_all(&abs).map_err(|source| Error::Io {
+        what: "creating",
+        path: abs.clone(),
+        source,
+    })?;
+    Ok(abs)
+}
+
+/// The fstype of the topmost FUSE mount at `path`, if any.
+pub fn fuse_mount_at(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let mount_point = unescape(pre.split(' ').nth(4)?);
+            let fstype = post.split(' ').next()?;
+            (mount_point == path && (fstype == "fuse" || fstype.starts_with("fuse.")))
+                .then(|| fstype.to_owned())
+        })
+        .last()
+}

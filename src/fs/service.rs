@@ -1,0 +1,228 @@
+//! Mounting and serving: one FUSE session, one worker thread per cloned `/dev/fuse` channel
+//! (`FUSE_DEV_IOC_CLONE`), and a clean stop (unmount, wake every worker, join).
+//!
+//! Lifecycle: `start` mounts and spawns workers (Running); `stop` unmounts, which makes the
+//! kernel fail every channel read with ENODEV, and also signals the stop eventfd so workers
+//! blocked in `poll` leave at a request boundary; then it joins them (Stopped).
+
+use super::mountpoint;
+use super::vfs::{Stats, VprocFs};
+use crate::render::load::Sampler;
+use crate::render::Renderer;
+use fuse_backend_rs::api::server::Server;
+use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, FuseSession, Reader};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// What to serve and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to mount.
+    pub mountpoint: PathBuf,
+    /// Worker threads, each with its own channel.
+    pub threads: usize,
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The mountpoint is unusable.
+    #[error(transparent)]
+    Mountpoint(#[from] mountpoint::Error),
+    /// The FUSE session could not be set up.
+    #[error("FUSE: {0}")]
+    Fuse(String),
+    /// A system call failed.
+    #[error("{what}")]
+    Sys {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
+    move |e| Error::Sys {
+        what,
+        source: e.into(),
+    }
+}
+
+/// A running mount.
+pub struct Service {
+    session: FuseSession,
+    stop: Arc<EventFd>,
+    workers: Vec<JoinHandle<()>>,
+    server: Arc<Server<VprocFs>>,
+    stats: Arc<Stats>,
+    mountpoint: PathBuf,
+    _sampler: Sampler,
+}
+
+impl Service {
+    /// Mounts at `cfg.mountpoint` and starts the workers.
+    pub fn start(renderer: Arc<Renderer>, cfg: &Config) -> Result<Service, Error> {
+        let mountpoint = mountpoint::prepare(&cfg.mountpoint)?;
+        let mut session = FuseSession::new(&mountpoint, "vproc", "vproc", true)
+            .map_err(|e| Error::Fuse(e.to_string()))?;
+        session.set_allow_other(true);
+        session.mount().map_err(|e| Error::Fuse(e.to_string()))?;
+        let stats = Arc::new(Stats::default());
+        let sampler = Sampler::spawn(renderer.clone()).map_err(|source| Error::Sys {
+            what: "spawning the load sampler",
+            source,
+        })?;
+        let server = Arc::new(Server::new(VprocFs::new(renderer, stats.clone())));
+        let stop = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(sys("creating the stop eventfd"))?);
+        let mut svc = Service {
+            session,
+            stop,
+            workers: Vec::new(),
+            server,
+            stats,
+            mountpoint,
+            _sampler: sampler,
+        };
+        for i in 0..cfg.threads.max(1) {
+            let dev = svc
+                .session
+                .clone_fuse_file()
+                .map_err(|e| Error::Fuse(e.to_string()))?;
+            set_nonblocking(&dev)?;
+            let (server, stop) = (svc.server.clone(), svc.stop.clone());
+            let bufsize = svc.session.bufsize();
+            let handle = std::thread::Builder::new()
+                .name(format!("vproc:fuse-{i}"))
+                .spawn(move || worker(&server, &dev, &stop, bufsize))
+                .map_err(|source| Error::Sys {
+                    what: "spawning a worker thread",
+                    source,
+                })?;
+            svc.workers.push(handle);
+        }
+        Ok(svc)
+    }
+
+    /// Where the views are mounted.
+    pub fn mountpoint(&self) -> &std::path::Path {
+        &self.mountpoint
+    }
+
+    /// Counters of this mount.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Unmounts and joins the workers.
+    pub fn stop(mut self) -> Result<(), Error> {
+        let unmounted = self.session.umount().map_err(|e| Error::Fuse(e.to_string()));
+        let _ = self.stop.write(1);
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        unmounted
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("mountpoint", &self.mountpoint)
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+fn set_nonblocking(f: &File) -> Result<(), Error> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(f, FcntlArg::F_GETFL).map_err(sys("reading /dev/fuse flags"))?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(f, FcntlArg::F_SETFL(flags)).map_err(sys("making /dev/fuse non-blocking"))?;
+    Ok(())
+}
+
+/// One channel's request loop. Every worker polls its own cloned fd and the shared stop
+/// eventfd; several may wake for one request, and the losers see EAGAIN and poll again.
+fn worker(server: &Server<VprocFs>, dev: &File, stop: &EventFd, bufsize: usize) {
+    let mut rbuf = vec![0u8; bufsize];
+    let mut wbuf = vec![0u8; bufsize];
+    loop {
+        let mut fds = [
+            PollFd::new(dev.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "poll on /dev/fuse failed; worker exits");
+                return;
+            }
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[1]) {
+            return;
+        }
+        if !ready(&fds[0]) {
+            continue;
+        }
+        let n = match nix::unistd::read(dev, &mut rbuf) {
+            Ok(n) => n,
+            // Interrupted or already taken by another worker.
+            Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOENT) => continue,
+            // Unmounted.
+            Err(Errno::ENODEV) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "reading /dev/fuse failed; worker exits");
+                return;
+            }
+        };
+        let reader = match Reader::<()>::from_fuse_buffer(FuseBuf::new(&mut rbuf[..n])) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed FUSE request");
+                continue;
+            }
+        };
+        let writer = match FuseDevWriter::<()>::new(dev.as_raw_fd(), &mut wbuf) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "FUSE reply buffer");
+                continue;
+            }
+        };
+        if let Err(e) = server.handle_message(reader, writer.into(), None, None) {
+            // A reply to a caller that was interrupted meanwhile fails with ENOENT: harmless.
+            tracing::debug!(error = %e, "FUSE request not answered");
+        }
+    }
+}
+
+/// Runs `vproc serve` in the foreground until SIGTERM or SIGINT, then unmounts.
+pub fn serve(renderer: Arc<Renderer>, cfg: &Config) -> Result<(), Error> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    // Blocked before any thread starts, so every thread inherits the mask and only the
+    // sigwait below receives them.
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
+        .map_err(sys("blocking signals"))?;
+    let svc = Service::start(renderer, cfg)?;
+    tracing::info!(
+        mountpoint = %svc.mountpoint().display(),
+        workers = cfg.threads,
+        "serving proc/{{meminfo,cpuinfo,stat,uptime,loadavg,swaps,diskstats}} and sys/devices/system/cpu/online"
+    );
+    let sig = signals.wait().map_err(sys("waiting for a signal"))?;
+    tracing::info!(signal = ?sig, "unmounting");
+    svc.stop()
+}

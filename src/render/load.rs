@@ -1,0 +1,182 @@
+//! Load averages per container: every 5 s, for the containers that read `loadavg` in the last
+//! minute only, count their runnable (R) and uninterruptible (D) tasks and fold the count into
+//! the kernel's EMA. Cost is one `/proc/<tid>/stat` read per task of those containers per
+//! sample, on one thread that never blocks a reader (the state lock is not held while reading).
+
+use super::{Renderer, StateKey};
+use crate::views::loadavg::LoadAvg;
+use crate::views::stat::ProcCounts;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The kernel samples load every 5 s; the EMA constants assume it.
+pub const SAMPLE_PERIOD: Duration = Duration::from_secs(5);
+/// A container that has not read `loadavg` for this long is no longer sampled.
+const IDLE_AFTER: Duration = Duration::from_secs(60);
+/// How deep below the container's cgroup tasks are counted.
+const MAX_DEPTH: usize = 8;
+
+/// The load state of one container.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadState {
+    /// Averages and counts as shown.
+    pub avg: LoadAvg,
+    blocked: u64,
+    sampled: bool,
+    last_read: Option<Instant>,
+}
+
+impl LoadState {
+    /// Marks the container as a `loadavg` reader, so the sampler follows it.
+    pub fn touch(&mut self) {
+        self.last_read = Some(Instant::now());
+    }
+
+    /// Task counts for `/proc/stat`, once a sample has been taken.
+    pub fn procs(&self) -> Option<ProcCounts> {
+        self.sampled.then_some(ProcCounts {
+            running: self.avg.running,
+            blocked: self.blocked,
+        })
+    }
+}
+
+/// One sample of a container's tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCount {
+    /// Runnable tasks.
+    pub running: u64,
+    /// Tasks in uninterruptible sleep.
+    pub blocked: u64,
+    /// All tasks.
+    pub total: u64,
+    /// The newest task's pid as its own pid namespace numbers it.
+    pub last_pid: u64,
+}
+
+impl Renderer {
+    /// Takes one sample of every container that read `loadavg` recently.
+    pub fn sample_loads(&self) {
+        let now = Instant::now();
+        let keys: Vec<StateKey> = {
+            let mut map = self.states.lock().unwrap_or_else(|p| p.into_inner());
+            map.retain(|_, s| {
+                s.load.last_read.is_none_or(|t| now.duration_since(t) < IDLE_AFTER * 10)
+            });
+            map.iter()
+                .filter(|(_, s)| s.load.last_read.is_some_and(|t| now.duration_since(t) < IDLE_AFTER))
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in keys {
+            let count = count_tasks(&key.cgroup, self.resolver.hierarchies().proc_root());
+            self.with_state(&key, |s| {
+                s.load.avg.sample(count.running + count.blocked);
+                s.load.avg.running = count.running;
+                s.load.avg.total = count.total;
+                s.load.avg.last_pid = count.last_pid;
+                s.load.blocked = count.blocked;
+                s.load.sampled = true;
+            });
+        }
+    }
+}
+
+/// Counts the tasks of a cgroup and its descendants by state.
+pub fn count_tasks(cgroup: &Path, proc_root: &Path) -> TaskCount {
+    let mut count = TaskCount::default();
+    let mut newest = 0u64;
+    let mut stack = vec![(cgroup.to_owned(), 0usize)];
+    let mut buf = Vec::with_capacity(512);
+    while let Some((dir, depth)) = stack.pop() {
+        // v1 lists threads in `tasks`, v2 in `cgroup.threads`.
+        let list = std::fs::read(dir.join("tasks")).or_else(|_| std::fs::read(dir.join("cgroup.threads")));
+        for tid in list.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
+            let Ok(tid) = crate::cgroup::parse::parse_u64(tid) else { continue };
+            buf.clear();
+            let stat = proc_root.join(tid.to_string()).join("stat");
+            if crate::host::HostRoots::read_path(&stat, &mut buf).is_err() {
+                continue;
+            }
+            count.total += 1;
+            newest = newest.max(tid);
+            match state_of(&buf) {
+                Some(b'R') => count.running += 1,
+                Some(b'D') => count.blocked += 1,
+                _ => {}
+            }
+        }
+        if depth < MAX_DEPTH {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                stack.extend(rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| (e.path(), depth + 1)));
+            }
+        }
+    }
+    if newest > 0 {
+        count.last_pid = innermost_pid(&proc_root.join(newest.to_string())).unwrap_or(newest);
+    }
+    count
+}
+
+fn state_of(stat: &[u8]) -> Option<u8> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(close + 2).copied()
+}
+
+fn innermost_pid(proc_pid: &Path) -> Option<u64> {
+    let text = std::fs::read(proc_pid.join("status")).ok()?;
+    let line = text.split(|&b| b == b'\n').find(|l| l.starts_with(b"NSpid:"))?;
+    crate::cgroup::parse::words(&line[6..])
+        .last()
+        .and_then(|w| crate::cgroup::parse::parse_u64(w).ok())
+}
+
+/// The sampler thread; stops when dropped.
+#[derive(Debug)]
+pub struct Sampler {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling every [`SAMPLE_PERIOD`].
+    pub fn spawn(renderer: Arc<Renderer>) -> std::io::Result<Sampler> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("vproc:loadavg".into())
+            .spawn(move || loop {
+                match rx.recv_timeout(SAMPLE_PERIOD) {
+                    Err(RecvTimeoutError::Timeout) => renderer.sample_loads(),
+                    _ => return,
+                }
+            })?;
+        Ok(Sampler {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_state() {
+        assert_eq!(state_of(b"12 (a b) R 1 2"), Some(b'R'));
+        assert_eq!(state_of(b"12 (x)) D 1"), Some(b'D'));
+        assert_eq!(state_of(b"garbage"), None);
+    }
+}

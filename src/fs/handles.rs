@@ -35,7 +35,13 @@ impl Handles {
 
     /// Copies the window `[offset, offset + size)` of the handle's content (clamped to its end)
     /// into `f`; `None` if the handle is unknown.
-    pub fn with_window<T>(&self, h: u64, offset: u64, size: u32, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+    pub fn with_window<T>(
+        &self,
+        h: u64,
+        offset: u64,
+        size: u32,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Option<T> {
         let open = self.lock();
         let buf = open.get(&h)?;
         Some(f(window(buf, offset, size)))
@@ -86,7 +92,10 @@ mod tests {
         let mut b = hs.buffer();
         b.extend_from_slice(b"abc");
         let h = hs.insert(b);
-        assert_eq!(hs.with_window(h, 1, 10, |w| w.to_vec()), Some(b"bc".to_vec()));
+        assert_eq!(
+            hs.with_window(h, 1, 10, |w| w.to_vec()),
+            Some(b"bc".to_vec())
+        );
         hs.release(h);
         assert_eq!(hs.with_window(h, 0, 1, |w| w.len()), None);
         assert!(hs.buffer().capacity() >= 3);

@@ -44,22 +44,27 @@ pub fn prepare(path: &Path) -> Result<PathBuf, Error> {
     };
     // Several dead mounts may be stacked; each pass removes the top one.
     for _ in 0..16 {
-        let Some(fstype) = fuse_mount_at(&abs) else { break };
-        match std::fs::metadata(&abs) {
+        let Some(fstype) = fuse_mount_at(&abs) else {
+            break;
+        };
+        // statfs always reaches the daemon; stat could be answered from the attribute cache.
+        match nix::sys::statfs::statfs(&abs) {
             Ok(_) => return Err(Error::InUse { path: abs, fstype }),
-            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            Err(nix::errno::Errno::ENOTCONN) => {
                 tracing::info!(mountpoint = %abs.display(), %fstype, "removing a dead FUSE mount left by a crashed instance");
-                nix::mount::umount2(&abs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| Error::Io {
-                    what: "unmounting the dead mount at",
-                    path: abs.clone(),
-                    source: e.into(),
+                nix::mount::umount2(&abs, nix::mount::MntFlags::MNT_DETACH).map_err(|e| {
+                    Error::Io {
+                        what: "unmounting the dead mount at",
+                        path: abs.clone(),
+                        source: e.into(),
+                    }
                 })?;
             }
-            Err(source) => {
+            Err(e) => {
                 return Err(Error::Io {
                     what: "checking",
                     path: abs,
-                    source,
+                    source: e.into(),
                 })
             }
         }
@@ -75,13 +80,11 @@ pub fn prepare(path: &Path) -> Result<PathBuf, Error> {
 /// The fstype of the topmost FUSE mount at `path`, if any.
 pub fn fuse_mount_at(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    text.lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let mount_point = unescape(pre.split(' ').nth(4)?);
-            let fstype = post.split(' ').next()?;
-            (mount_point == path && (fstype == "fuse" || fstype.starts_with("fuse.")))
-                .then(|| fstype.to_owned())
-        })
-        .last()
+    text.lines().rev().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let mount_point = unescape(pre.split(' ').nth(4)?);
+        let fstype = post.split(' ').next()?;
+        (mount_point == path && (fstype == "fuse" || fstype.starts_with("fuse.")))
+            .then(|| fstype.to_owned())
+    })
 }

@@ -81,7 +81,10 @@ impl Service {
             source,
         })?;
         let server = Arc::new(Server::new(VprocFs::new(renderer, stats.clone())));
-        let stop = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC).map_err(sys("creating the stop eventfd"))?);
+        let stop = Arc::new(
+            EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
+                .map_err(sys("creating the stop eventfd"))?,
+        );
         let mut svc = Service {
             session,
             stop,
@@ -123,7 +126,10 @@ impl Service {
 
     /// Unmounts and joins the workers.
     pub fn stop(mut self) -> Result<(), Error> {
-        let unmounted = self.session.umount().map_err(|e| Error::Fuse(e.to_string()));
+        let unmounted = self
+            .session
+            .umount()
+            .map_err(|e| Error::Fuse(e.to_string()));
         let _ = self.stop.write(1);
         for w in self.workers.drain(..) {
             let _ = w.join();

@@ -99,7 +99,9 @@ mod tests {
         for v in ViewId::ALL {
             let mut ino = ROOT;
             for part in v.path().split('/') {
-                ino = child(ino, part.as_bytes()).unwrap_or_else(|| panic!("{part}")).ino;
+                ino = child(ino, part.as_bytes())
+                    .unwrap_or_else(|| panic!("{part}"))
+                    .ino;
             }
             assert_eq!(node(ino).unwrap().kind, Kind::View(v));
         }

@@ -9,9 +9,7 @@ use super::handles::Handles;
 use super::table::{self, Kind, Node};
 use crate::render::{Renderer, Served};
 use fuse_backend_rs::abi::fuse_abi::{stat64, CreateIn, FsOptions, OpenOptions};
-use fuse_backend_rs::api::filesystem::{
-    Context, DirEntry, Entry, FileSystem, ZeroCopyWriter,
-};
+use fuse_backend_rs::api::filesystem::{Context, DirEntry, Entry, FileSystem, ZeroCopyWriter};
 use std::ffi::CStr;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,7 +190,12 @@ impl FileSystem for VprocFs {
         Ok(())
     }
 
-    fn opendir(&self, _ctx: &Context, ino: u64, _flags: u32) -> io::Result<(Option<u64>, OpenOptions)> {
+    fn opendir(
+        &self,
+        _ctx: &Context,
+        ino: u64,
+        _flags: u32,
+    ) -> io::Result<(Option<u64>, OpenOptions)> {
         match node_of(ino)?.kind {
             Kind::Dir => Ok((Some(0), OpenOptions::empty())),
             Kind::View(_) => Err(errno(libc::ENOTDIR)),
@@ -257,7 +260,14 @@ impl FileSystem for VprocFs {
         Err(errno(libc::EROFS))
     }
 
-    fn mkdir(&self, _ctx: &Context, _parent: u64, _name: &CStr, _mode: u32, _umask: u32) -> io::Result<Entry> {
+    fn mkdir(
+        &self,
+        _ctx: &Context,
+        _parent: u64,
+        _name: &CStr,
+        _mode: u32,
+        _umask: u32,
+    ) -> io::Result<Entry> {
         Err(errno(libc::EROFS))
     }
 
@@ -300,6 +310,8 @@ impl FileSystem for VprocFs {
 
 impl std::fmt::Debug for VprocFs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VprocFs").field("open_handles", &self.open_handles()).finish()
+        f.debug_struct("VprocFs")
+            .field("open_handles", &self.open_handles())
+            .finish()
     }
 }

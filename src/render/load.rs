@@ -64,10 +64,16 @@ impl Renderer {
         let keys: Vec<StateKey> = {
             let mut map = self.states.lock().unwrap_or_else(|p| p.into_inner());
             map.retain(|_, s| {
-                s.load.last_read.is_none_or(|t| now.duration_since(t) < IDLE_AFTER * 10)
+                s.load
+                    .last_read
+                    .is_none_or(|t| now.duration_since(t) < IDLE_AFTER * 10)
             });
             map.iter()
-                .filter(|(_, s)| s.load.last_read.is_some_and(|t| now.duration_since(t) < IDLE_AFTER))
+                .filter(|(_, s)| {
+                    s.load
+                        .last_read
+                        .is_some_and(|t| now.duration_since(t) < IDLE_AFTER)
+                })
                 .map(|(k, _)| k.clone())
                 .collect()
         };
@@ -93,9 +99,12 @@ pub fn count_tasks(cgroup: &Path, proc_root: &Path) -> TaskCount {
     let mut buf = Vec::with_capacity(512);
     while let Some((dir, depth)) = stack.pop() {
         // v1 lists threads in `tasks`, v2 in `cgroup.threads`.
-        let list = std::fs::read(dir.join("tasks")).or_else(|_| std::fs::read(dir.join("cgroup.threads")));
+        let list =
+            std::fs::read(dir.join("tasks")).or_else(|_| std::fs::read(dir.join("cgroup.threads")));
         for tid in list.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
-            let Ok(tid) = crate::cgroup::parse::parse_u64(tid) else { continue };
+            let Ok(tid) = crate::cgroup::parse::parse_u64(tid) else {
+                continue;
+            };
             buf.clear();
             let stat = proc_root.join(tid.to_string()).join("stat");
             if crate::host::HostRoots::read_path(&stat, &mut buf).is_err() {
@@ -111,7 +120,11 @@ pub fn count_tasks(cgroup: &Path, proc_root: &Path) -> TaskCount {
         }
         if depth < MAX_DEPTH {
             if let Ok(rd) = std::fs::read_dir(&dir) {
-                stack.extend(rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| (e.path(), depth + 1)));
+                stack.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| (e.path(), depth + 1)),
+                );
             }
         }
     }
@@ -128,7 +141,9 @@ fn state_of(stat: &[u8]) -> Option<u8> {
 
 fn innermost_pid(proc_pid: &Path) -> Option<u64> {
     let text = std::fs::read(proc_pid.join("status")).ok()?;
-    let line = text.split(|&b| b == b'\n').find(|l| l.starts_with(b"NSpid:"))?;
+    let line = text
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"NSpid:"))?;
     crate::cgroup::parse::words(&line[6..])
         .last()
         .and_then(|w| crate::cgroup::parse::parse_u64(w).ok())

@@ -135,7 +135,9 @@ pub struct Renderer {
 
 impl std::fmt::Debug for Renderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renderer").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("Renderer")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,18 +201,22 @@ impl Renderer {
     /// Renders `view` for a resolved container, or the host's view for `None`.
     pub fn render_for(&self, view: ViewId, c: Option<&Container>, out: &mut Vec<u8>) {
         let snap = match c {
-            Some(c) => self.snapshots.get_or_load(&(c.dirs.clone(), view.parts()), || {
-                Arc::new(read_snapshot(&c.dirs, view.parts()))
-            }),
+            Some(c) => self
+                .snapshots
+                .get_or_load(&(c.dirs.clone(), view.parts()), || {
+                    Arc::new(read_snapshot(&c.dirs, view.parts()))
+                }),
             None => Arc::default(),
         };
         let start_cs = c
             .and_then(|c| c.start_ticks)
             .map(|t| Clock::ticks_to_cs(t, self.clk_tck));
         match view {
-            ViewId::Meminfo => {
-                views::meminfo::render(&self.host_file(HostFile::Meminfo), snap.memory.as_ref(), out)
-            }
+            ViewId::Meminfo => views::meminfo::render(
+                &self.host_file(HostFile::Meminfo),
+                snap.memory.as_ref(),
+                out,
+            ),
             ViewId::Swaps => {
                 let meminfo = self.host_file(HostFile::Meminfo);
                 let figures = snap.memory.as_ref().and_then(|m| {
@@ -239,7 +245,13 @@ impl Renderer {
                     }
                     t
                 });
-                views::stat::render(&self.host_file(HostFile::Stat), &v, times.as_deref(), procs, out);
+                views::stat::render(
+                    &self.host_file(HostFile::Stat),
+                    &v,
+                    times.as_deref(),
+                    procs,
+                    out,
+                );
             }
             ViewId::Uptime => {
                 let v = self.cpu_view(&snap);
@@ -259,9 +271,11 @@ impl Renderer {
                 }
                 None => out.extend_from_slice(&self.host_file(HostFile::Loadavg)),
             },
-            ViewId::Diskstats => {
-                views::diskstats::render(&self.host_file(HostFile::Diskstats), snap.io.as_ref(), out)
-            }
+            ViewId::Diskstats => views::diskstats::render(
+                &self.host_file(HostFile::Diskstats),
+                snap.io.as_ref(),
+                out,
+            ),
         }
     }
 

@@ -235,3 +235,109 @@ pub fn children(pid: u32) -> Vec<u32> {
     }
     out
 }
+
+/// A `vproc serve` child process on a temp mountpoint; stopped (SIGTERM, then SIGKILL and a
+/// lazy unmount) on drop, so a failing test still leaves no mount behind.
+pub struct Daemon {
+    pub child: Child,
+    pub mnt: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn start(extra: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("vproc-test-")
+            .tempdir()
+            .unwrap();
+        let mnt = dir.path().join("mnt");
+        Self::start_at(dir, mnt, extra)
+    }
+
+    pub fn start_at(dir: tempfile::TempDir, mnt: PathBuf, extra: &[&str]) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_vproc"))
+            .arg("serve")
+            .arg(&mnt)
+            .args(extra)
+            .spawn()
+            .unwrap();
+        let d = Daemon {
+            child,
+            mnt,
+            _dir: dir,
+        };
+        d.wait_mounted();
+        d
+    }
+
+    pub fn wait_mounted(&self) {
+        let probe = self.mnt.join("sys/devices/system/cpu/online");
+        wait_for("the mount", || probe.exists().then_some(()));
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        is_mounted(&self.mnt)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.stop();
+        }
+        if self.is_mounted() {
+            let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Whether something is mounted exactly at `path`.
+pub fn is_mounted(path: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    text.lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+/// Runs `sh -c SCRIPT` after joining `cg`, returning stdout (panics on failure).
+pub fn run_in(cg: &TestCgroup, script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}{script}", cg.join_script()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -17,9 +17,10 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Reads a whole file into a fresh buffer.
+/// Reads a whole file into a fresh buffer. Sized up front: `read_to_end` on an empty buffer
+/// probes with 32-byte reads, each a syscall on procfs.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(4096);
     read_into(path, &mut buf)?;
     Ok(buf)
 }

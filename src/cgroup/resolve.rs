@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Whose cgroup a caller is judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,7 +48,12 @@ struct InitEntry {
     pid: u32,
     start_ticks: u64,
     dirs: Arc<ContainerDirs>,
+    dirs_read_at: Instant,
 }
+
+/// How long an init's cgroup membership is trusted before `/proc/<init>/cgroup` is read again
+/// (an init moved to another cgroup is seen within this time).
+const DIRS_REFRESH: Duration = Duration::from_secs(1);
 
 /// Resolves callers, caching the init of each pid namespace.
 #[derive(Debug)]
@@ -56,6 +62,7 @@ pub struct Resolver {
     mode: Mode,
     own_pidns: u64,
     inits: Mutex<HashMap<u64, InitEntry>>,
+    dirs: Mutex<HashMap<Vec<u8>, Arc<ContainerDirs>>>,
 }
 
 /// Most pid namespaces remembered; beyond it the cache is cleared (entries are cheap to rebuild).
@@ -71,6 +78,7 @@ impl Resolver {
             mode,
             own_pidns,
             inits: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -84,7 +92,7 @@ impl Resolver {
         let proc_pid = self.proc_dir(pid);
         let ns = pidns_inode(&proc_pid)?;
         if ns == self.own_pidns {
-            let dirs = Arc::new(self.dirs_of(pid, false)?);
+            let dirs = self.dirs_of(pid, false)?;
             return Ok(Container {
                 pid,
                 start_ticks: None,
@@ -101,7 +109,7 @@ impl Resolver {
             Mode::PerCaller => Ok(Container {
                 pid,
                 start_ticks: Some(init.start_ticks),
-                dirs: Arc::new(self.dirs_of(pid, false)?),
+                dirs: self.dirs_of(pid, false)?,
             }),
         }
     }
@@ -122,15 +130,20 @@ impl Resolver {
 
     fn init_of(&self, caller: u32, ns: u64) -> Result<InitEntry> {
         let cached = self.lock().get(&ns).cloned();
-        if let Some(e) = cached {
+        if let Some(mut e) = cached {
             if start_ticks(&self.proc_dir(e.pid)).ok() == Some(e.start_ticks) {
+                if e.dirs_read_at.elapsed() >= DIRS_REFRESH {
+                    e.dirs = self.dirs_of(e.pid, true)?;
+                    e.dirs_read_at = Instant::now();
+                    self.lock().insert(ns, e.clone());
+                }
                 return Ok(e);
             }
             self.lock().remove(&ns);
         }
         let pid = self.find_init(caller)?;
         let start_ticks = start_ticks(&self.proc_dir(pid))?;
-        let dirs = Arc::new(self.dirs_of(pid, true)?);
+        let dirs = self.dirs_of(pid, true)?;
         // Re-check after reading the cgroups: the init must not have been replaced meanwhile.
         if start_ticks != self::start_ticks(&self.proc_dir(pid))? {
             return Err(Error::Read {
@@ -142,6 +155,7 @@ impl Resolver {
             pid,
             start_ticks,
             dirs,
+            dirs_read_at: Instant::now(),
         };
         let mut map = self.lock();
         if map.len() >= MAX_CACHED {
@@ -177,10 +191,30 @@ impl Resolver {
         Ok(caller)
     }
 
-    fn dirs_of(&self, pid: u32, strip_init_scope: bool) -> Result<ContainerDirs> {
+    /// The directories of `pid`'s cgroups. The same membership text always maps to the same
+    /// directories, so they are built once per distinct text and shared.
+    fn dirs_of(&self, pid: u32, strip_init_scope: bool) -> Result<Arc<ContainerDirs>> {
         let path = self.proc_dir(pid).join("cgroup");
-        let text = files::read(&path)?;
-        let mut cg = ProcCgroups::parse(&String::from_utf8_lossy(&text));
+        let mut text = files::read(&path)?;
+        text.push(u8::from(strip_init_scope));
+        if let Some(d) = self.lock_dirs().get(&text) {
+            return Ok(d.clone());
+        }
+        let dirs = Arc::new(self.build_dirs(&text[..text.len() - 1], strip_init_scope));
+        let mut map = self.lock_dirs();
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(text, dirs.clone());
+        Ok(dirs)
+    }
+
+    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<ContainerDirs>>> {
+        self.dirs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn build_dirs(&self, text: &[u8], strip_init_scope: bool) -> ContainerDirs {
+        let mut cg = ProcCgroups::parse(&String::from_utf8_lossy(text));
         if strip_init_scope {
             cg.strip_init_scope();
         }
@@ -188,14 +222,14 @@ impl Resolver {
             let p = cg.path_for(&self.h, c)?;
             self.h.dir_for(c, p).ok()
         };
-        Ok(ContainerDirs {
+        ContainerDirs {
             memory: dir(Controller::Memory),
             cpu: dir(Controller::Cpu),
             cpuacct: dir(Controller::Cpuacct),
             cpuset: dir(Controller::Cpuset),
             blkio: dir(Controller::Blkio),
             pids: dir(Controller::Pids),
-        })
+        }
     }
 }
 

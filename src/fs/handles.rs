@@ -1,6 +1,7 @@
-//! Per-open buffers: a view is rendered once per open into a buffer that every read of that
-//! handle is served from, and the buffer goes back to a pool on release so steady-state reads
-//! allocate nothing.
+//! Per-open buffers: a view is rendered at open into a buffer that the reads of that handle are
+//! served from, and the buffer goes back to a pool on release so steady-state reads allocate
+//! nothing. A read at offset 0 of a handle that was already read is a rewind (procps `top` and
+//! `vmstat` keep `/proc/stat` open and re-read it from 0): the caller re-renders, as procfs does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,11 +12,19 @@ const POOL_MAX_CAPACITY: usize = 64 * 1024;
 /// Most idle buffers kept.
 const POOL_MAX_LEN: usize = 256;
 
+/// One open handle's content.
+#[derive(Debug)]
+struct Open {
+    buf: Vec<u8>,
+    /// Whether a read has been served since the content was rendered.
+    read: bool,
+}
+
 /// Open handles and a pool of spare buffers.
 #[derive(Debug, Default)]
 pub struct Handles {
     next: AtomicU64,
-    open: Mutex<HashMap<u64, Vec<u8>>>,
+    open: Mutex<HashMap<u64, Open>>,
     pool: Mutex<Vec<Vec<u8>>>,
 }
 
@@ -29,8 +38,27 @@ impl Handles {
     /// Stores a rendered buffer and returns its handle (never 0).
     pub fn insert(&self, buf: Vec<u8>) -> u64 {
         let h = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(h, buf);
+        self.lock().insert(h, Open { buf, read: false });
         h
+    }
+
+    /// Whether a read at `offset` must re-render: a rewind to 0 after the content was read.
+    pub fn is_rewind(&self, h: u64, offset: u64) -> bool {
+        offset == 0 && self.lock().get(&h).is_some_and(|o| o.read)
+    }
+
+    /// Replaces the content of `h` through `render` (given the emptied buffer).
+    pub fn rerender(&self, h: u64, render: impl FnOnce(&mut Vec<u8>)) {
+        // Rendered outside the lock into the handle's own buffer.
+        let Some(mut buf) = self.lock().get_mut(&h).map(|o| std::mem::take(&mut o.buf)) else {
+            return;
+        };
+        buf.clear();
+        render(&mut buf);
+        if let Some(o) = self.lock().get_mut(&h) {
+            o.buf = buf;
+            o.read = false;
+        }
     }
 
     /// Copies the window `[offset, offset + size)` of the handle's content (clamped to its end)
@@ -42,14 +70,15 @@ impl Handles {
         size: u32,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Option<T> {
-        let open = self.lock();
-        let buf = open.get(&h)?;
-        Some(f(window(buf, offset, size)))
+        let mut open = self.lock();
+        let o = open.get_mut(&h)?;
+        o.read = true;
+        Some(f(window(&o.buf, offset, size)))
     }
 
     /// Drops a handle, keeping its buffer for reuse.
     pub fn release(&self, h: u64) {
-        let Some(mut buf) = self.lock().remove(&h) else {
+        let Some(Open { mut buf, .. }) = self.lock().remove(&h) else {
             return;
         };
         if buf.capacity() <= POOL_MAX_CAPACITY {
@@ -66,7 +95,7 @@ impl Handles {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Open>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -96,6 +125,10 @@ mod tests {
             hs.with_window(h, 1, 10, |w| w.to_vec()),
             Some(b"bc".to_vec())
         );
+        assert!(hs.is_rewind(h, 0) && !hs.is_rewind(h, 1));
+        hs.rerender(h, |b| b.extend_from_slice(b"xyz"));
+        assert!(!hs.is_rewind(h, 0));
+        assert_eq!(hs.with_window(h, 0, 10, |w| w.to_vec()), Some(b"xyz".to_vec()));
         hs.release(h);
         assert_eq!(hs.with_window(h, 0, 1, |w| w.len()), None);
         assert!(hs.buffer().capacity() >= 3);

@@ -1,9 +1,9 @@
 //! Mounting and serving: one FUSE session, one worker thread per cloned `/dev/fuse` channel
 //! (`FUSE_DEV_IOC_CLONE`), and a clean stop (unmount, wake every worker, join).
 //!
-//! Lifecycle: `start` mounts and spawns workers (Running); `stop` unmounts, which makes the
-//! kernel fail every channel read with ENODEV, and also signals the stop eventfd so workers
-//! blocked in `poll` leave at a request boundary; then it joins them (Stopped).
+//! Lifecycle: `start` mounts and spawns workers (Running); `stop` sets the stop flag and
+//! unmounts, which makes the kernel fail every blocked channel read with ENODEV; then it joins
+//! the workers (Stopped).
 
 use super::mountpoint;
 use super::vfs::{Stats, VprocFs};
@@ -12,10 +12,9 @@ use crate::render::Renderer;
 use fuse_backend_rs::api::server::Server;
 use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, FuseSession, Reader};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -59,7 +58,7 @@ fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
 /// A running mount.
 pub struct Service {
     session: FuseSession,
-    stop: Arc<EventFd>,
+    stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     server: Arc<Server<VprocFs>>,
     stats: Arc<Stats>,
@@ -81,10 +80,7 @@ impl Service {
             source,
         })?;
         let server = Arc::new(Server::new(VprocFs::new(renderer, stats.clone())));
-        let stop = Arc::new(
-            EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC)
-                .map_err(sys("creating the stop eventfd"))?,
-        );
+        let stop = Arc::new(AtomicBool::new(false));
         let mut svc = Service {
             session,
             stop,
@@ -99,7 +95,6 @@ impl Service {
                 .session
                 .clone_fuse_file()
                 .map_err(|e| Error::Fuse(e.to_string()))?;
-            set_nonblocking(&dev)?;
             let (server, stop) = (svc.server.clone(), svc.stop.clone());
             let bufsize = svc.session.bufsize();
             let handle = std::thread::Builder::new()
@@ -126,11 +121,12 @@ impl Service {
 
     /// Unmounts and joins the workers.
     pub fn stop(mut self) -> Result<(), Error> {
+        self.stop.store(true, Ordering::Release);
+        // Unmounting makes every blocked read return ENODEV.
         let unmounted = self
             .session
             .umount()
             .map_err(|e| Error::Fuse(e.to_string()));
-        let _ = self.stop.write(1);
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -147,43 +143,18 @@ impl std::fmt::Debug for Service {
     }
 }
 
-fn set_nonblocking(f: &File) -> Result<(), Error> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(f, FcntlArg::F_GETFL).map_err(sys("reading /dev/fuse flags"))?;
-    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-    fcntl(f, FcntlArg::F_SETFL(flags)).map_err(sys("making /dev/fuse non-blocking"))?;
-    Ok(())
-}
-
-/// One channel's request loop. Every worker polls its own cloned fd and the shared stop
-/// eventfd; several may wake for one request, and the losers see EAGAIN and poll again.
-fn worker(server: &Server<VprocFs>, dev: &File, stop: &EventFd, bufsize: usize) {
+/// One channel's request loop: a blocking read on the worker's own cloned fd, so the kernel
+/// wakes exactly one idle worker per request (polling would wake them all). The loop ends when
+/// the mount goes away (ENODEV) or, at a request boundary, when `stop` is set and a signal has
+/// interrupted the read.
+fn worker(server: &Server<VprocFs>, dev: &File, stop: &AtomicBool, bufsize: usize) {
     let mut rbuf = vec![0u8; bufsize];
     let mut wbuf = vec![0u8; bufsize];
-    loop {
-        let mut fds = [
-            PollFd::new(dev.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-        ];
-        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(Errno::EINTR) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, "poll on /dev/fuse failed; worker exits");
-                return;
-            }
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        if ready(&fds[1]) {
-            return;
-        }
-        if !ready(&fds[0]) {
-            continue;
-        }
+    while !stop.load(Ordering::Acquire) {
         let n = match nix::unistd::read(dev, &mut rbuf) {
             Ok(n) => n,
-            // Interrupted or already taken by another worker.
-            Err(Errno::EAGAIN | Errno::EINTR | Errno::ENOENT) => continue,
+            // Interrupted (by the stop signal, or the request was aborted by its caller).
+            Err(Errno::EINTR | Errno::ENOENT | Errno::EAGAIN) => continue,
             // Unmounted.
             Err(Errno::ENODEV) => return,
             Err(e) => {

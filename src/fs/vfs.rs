@@ -78,6 +78,13 @@ impl VprocFs {
         st
     }
 
+    fn render(&self, view: crate::render::ViewId, ctx: &Context, buf: &mut Vec<u8>) {
+        let pid = u32::try_from(ctx.pid).unwrap_or(0);
+        if self.renderer.render(view, pid, buf) == Served::HostFallback {
+            self.stats.host_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn entry(&self, n: &Node) -> Entry {
         Entry {
             inode: n.ino,
@@ -148,18 +155,15 @@ impl FileSystem for VprocFs {
         }
         self.stats.opens.fetch_add(1, Ordering::Relaxed);
         let mut buf = self.handles.buffer();
-        let pid = u32::try_from(ctx.pid).unwrap_or(0);
-        if self.renderer.render(view, pid, &mut buf) == Served::HostFallback {
-            self.stats.host_fallbacks.fetch_add(1, Ordering::Relaxed);
-        }
+        self.render(view, ctx, &mut buf);
         let h = self.handles.insert(buf);
         Ok((Some(h), OpenOptions::DIRECT_IO, None))
     }
 
     fn read(
         &self,
-        _ctx: &Context,
-        _ino: u64,
+        ctx: &Context,
+        ino: u64,
         h: u64,
         w: &mut dyn ZeroCopyWriter,
         size: u32,
@@ -167,6 +171,11 @@ impl FileSystem for VprocFs {
         _lock_owner: Option<u64>,
         _flags: u32,
     ) -> io::Result<usize> {
+        if self.handles.is_rewind(h, offset) {
+            if let Kind::View(view) = node_of(ino)?.kind {
+                self.handles.rerender(h, |buf| self.render(view, ctx, buf));
+            }
+        }
         self.handles
             .with_window(h, offset, size, |bytes| w.write(bytes))
             .ok_or_else(|| errno(libc::EBADF))?
@@ -183,10 +192,6 @@ impl FileSystem for VprocFs {
         _lock_owner: Option<u64>,
     ) -> io::Result<()> {
         self.handles.release(h);
-        Ok(())
-    }
-
-    fn flush(&self, _ctx: &Context, _ino: u64, _h: u64, _lock_owner: u64) -> io::Result<()> {
         Ok(())
     }
 

@@ -282,7 +282,8 @@ impl Renderer {
     /// A host file's bytes (empty when unreadable, so each view falls back on its own terms).
     fn host_file(&self, f: HostFile) -> HostBytes {
         self.host_files.get_or_load(&f, || {
-            let mut buf = Vec::new();
+            // Sized up front: `read_to_end` on an empty buffer probes with 32-byte reads.
+            let mut buf = Vec::with_capacity(8192);
             if let Err(e) = self.host.read_into(f, &mut buf) {
                 tracing::debug!(error = %e, "host file unreadable");
                 buf.clear();

@@ -128,7 +128,10 @@ mod tests {
         assert!(hs.is_rewind(h, 0) && !hs.is_rewind(h, 1));
         hs.rerender(h, |b| b.extend_from_slice(b"xyz"));
         assert!(!hs.is_rewind(h, 0));
-        assert_eq!(hs.with_window(h, 0, 10, |w| w.to_vec()), Some(b"xyz".to_vec()));
+        assert_eq!(
+            hs.with_window(h, 0, 10, |w| w.to_vec()),
+            Some(b"xyz".to_vec())
+        );
         hs.release(h);
         assert_eq!(hs.with_window(h, 0, 1, |w| w.len()), None);
         assert!(hs.buffer().capacity() >= 3);

@@ -14,8 +14,8 @@ use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, FuseSession, Reader};
 use nix::errno::Errno;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 

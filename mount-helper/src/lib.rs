@@ -1,0 +1,22 @@
+//! Puts per-container views (vproc's, or any lxcfs-style tree) into containers.
+//!
+//! One mechanism serves every way in: [`open_views`] takes a detached copy of each view mount
+//! (`open_tree(OPEN_TREE_CLONE)`) while in the source's mount namespace, and [`attach_views`]
+//! moves those copies onto the targets (`move_mount`) under a root, possibly after joining
+//! another mount namespace in between. A new rootfs attaches under the rootfs before
+//! `pivot_root`; a running container joins its mount namespace first (`setns`), which is why the
+//! copies are taken before. Nothing here imports the daemon: it works on any mount.
+//!
+//! Never creates a file or directory, at a source or a target: a missing target is skipped, and
+//! a missing or dead source is an error (the failure that leaves Docker and Kubernetes users of
+//! lxcfs with directories where files should be).
+
+mod error;
+mod ns;
+pub mod print;
+mod sys;
+mod views;
+
+pub use error::Error;
+pub use ns::{status_in_pid, unmount_in_pid, with_mount_ns_of, ViewStatus};
+pub use views::{attach_views, open_views, OpenView, DEFAULT_SOURCE, VIEWS};

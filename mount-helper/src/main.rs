@@ -1,0 +1,109 @@
+//! `vproc-mount`: parses arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vproc_mount::{print, DEFAULT_SOURCE};
+
+/// Put vproc's views into containers.
+#[derive(Debug, Parser)]
+#[command(name = "vproc-mount", version, about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bind every view onto ROOTFS/proc/... and ROOTFS/sys/... (where the target exists).
+    Rootfs {
+        /// The container's root filesystem.
+        rootfs: PathBuf,
+        /// Where vproc serves the views.
+        #[arg(long, default_value = DEFAULT_SOURCE)]
+        source: PathBuf,
+    },
+    /// Bind every view inside the mount namespace of a running process.
+    Pid {
+        /// A process of the container.
+        pid: u32,
+        /// Where vproc serves the views.
+        #[arg(long, default_value = DEFAULT_SOURCE)]
+        source: PathBuf,
+    },
+    /// Remove the views from a running container: `unmount pid PID`.
+    Unmount {
+        #[command(subcommand)]
+        target: Target,
+    },
+    /// List which views a running container has and whether each is alive: `status pid PID`.
+    Status {
+        #[command(subcommand)]
+        target: Target,
+    },
+    /// Print the mounts to paste into a runtime config.
+    Print {
+        /// docker, podman, oci or kubernetes.
+        #[arg(long, value_enum)]
+        format: print::Format,
+        /// Where vproc serves the views.
+        #[arg(long, default_value = DEFAULT_SOURCE)]
+        source: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Target {
+    /// The container of a running process.
+    Pid {
+        /// A process of the container.
+        pid: u32,
+    },
+}
+
+fn run(args: Args) -> Result<(), vproc_mount::Error> {
+    match args.command {
+        Command::Rootfs { rootfs, source } => {
+            let views = vproc_mount::open_views(&source)?;
+            for t in vproc_mount::attach_views(&views, &rootfs)? {
+                println!("{}", t.display());
+            }
+        }
+        Command::Pid { pid, source } => {
+            // Copies are taken here, in our own namespace, before joining the container's.
+            let views = vproc_mount::open_views(&source)?;
+            let done = vproc_mount::with_mount_ns_of(pid, || {
+                vproc_mount::attach_views(&views, std::path::Path::new("/"))
+            })?;
+            for t in done {
+                println!("{}", t.display());
+            }
+        }
+        Command::Unmount {
+            target: Target::Pid { pid },
+        } => {
+            for t in vproc_mount::unmount_in_pid(pid)? {
+                println!("{}", t.display());
+            }
+        }
+        Command::Status {
+            target: Target::Pid { pid },
+        } => {
+            for s in vproc_mount::status_in_pid(pid)? {
+                println!("{s}");
+            }
+        }
+        Command::Print { format, source } => print!("{}", print::render(format, &source)),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vproc-mount: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Working inside a running container's mount namespace: join it (`setns`, which needs a
+//! single-threaded process), act, and join the caller's own namespace again.
+
+use crate::views::VIEWS;
+use crate::Error;
+use nix::sched::{setns, CloneFlags};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Runs `f` inside the mount namespace of `pid`, where `/` is the container's root, then
+/// returns to this process's own mount namespace.
+pub fn with_mount_ns_of<T>(pid: u32, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    let threads = thread_count();
+    if threads != 1 {
+        return Err(Error::Threaded(threads));
+    }
+    let own = File::open("/proc/self/ns/mnt")
+        .map_err(|e| Error::sys("opening", "/proc/self/ns/mnt", e))?;
+    let theirs_path = PathBuf::from(format!("/proc/{pid}/ns/mnt"));
+    let theirs = File::open(&theirs_path).map_err(|e| Error::sys("opening", &theirs_path, e))?;
+    setns(&theirs, CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::sys("joining the mount namespace of", &theirs_path, e))?;
+    let result = f();
+    setns(&own, CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::sys("returning to", "/proc/self/ns/mnt", e))?;
+    result
+}
+
+fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Whether one view is mounted in a container, and alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewStatus {
+    /// A live FUSE mount of this type is there.
+    Alive {
+        /// The target, e.g. `/proc/meminfo`.
+        target: PathBuf,
+        /// Its filesystem type (`fuse.vproc`, `fuse.lxcfs`).
+        fstype: String,
+    },
+    /// A FUSE mount is there but its daemon is gone (ENOTCONN).
+    Stale {
+        /// The target.
+        target: PathBuf,
+        /// Its filesystem type.
+        fstype: String,
+    },
+    /// No view is mounted there (the container reads the kernel's file, or has no such file).
+    NotMounted {
+        /// The target.
+        target: PathBuf,
+    },
+}
+
+impl std::fmt::Display for ViewStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ViewStatus::Alive { target, fstype } => {
+                write!(f, "{}\talive\t{fstype}", target.display())
+            }
+            ViewStatus::Stale { target, fstype } => write!(
+                f,
+                "{}\tstale\t{fstype} (Transport endpoint is not connected)",
+                target.display()
+            ),
+            ViewStatus::NotMounted { target } => write!(f, "{}\tnot mounted", target.display()),
+        }
+    }
+}
+
+/// The FUSE filesystem type mounted on top at `target` in the current mount namespace.
+fn fuse_mount_at(target: &Path) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = target.to_string_lossy().replace(' ', "\\040");
+    text.lines().rev().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let fstype = post.split(' ').next()?;
+        (pre.split(' ').nth(4) == Some(want.as_str()) && fstype.starts_with("fuse"))
+            .then(|| fstype.to_owned())
+    })
+}
+
+fn status_here() -> Vec<ViewStatus> {
+    VIEWS
+        .iter()
+        .map(|rel| {
+            let target = Path::new("/").join(rel);
+            match fuse_mount_at(&target) {
+                None => ViewStatus::NotMounted { target },
+                Some(fstype) => match nix::sys::statfs::statfs(&target) {
+                    Err(nix::errno::Errno::ENOTCONN) => ViewStatus::Stale { target, fstype },
+                    _ => ViewStatus::Alive { target, fstype },
+                },
+            }
+        })
+        .collect()
+}
+
+/// Which views are mounted in the container of `pid`, and whether each is alive.
+pub fn status_in_pid(pid: u32) -> Result<Vec<ViewStatus>, Error> {
+    with_mount_ns_of(pid, || Ok(status_here()))
+}
+
+/// Unmounts every view (live or stale) from the container of `pid`; returns the targets.
+pub fn unmount_in_pid(pid: u32) -> Result<Vec<PathBuf>, Error> {
+    with_mount_ns_of(pid, || {
+        let mut done = Vec::new();
+        for rel in VIEWS {
+            let target = Path::new("/").join(rel);
+            // Views can be stacked (mounted twice); remove them all.
+            while fuse_mount_at(&target).is_some() {
+                nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(|e| Error::sys("unmounting", &target, e))?;
+                done.push(target.clone());
+            }
+        }
+        Ok(done)
+    })
+}

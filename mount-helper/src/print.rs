@@ -1,0 +1,89 @@
+//! The lines a user pastes into a runtime config to bind the views: docker/podman `-v` flags,
+//! OCI `mounts` JSON, Kubernetes `volumes`/`volumeMounts` YAML.
+
+use crate::views::VIEWS;
+use std::fmt::Write;
+use std::path::Path;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `docker run` flags.
+    Docker,
+    /// `podman run` flags.
+    Podman,
+    /// The `mounts` array of an OCI runtime `config.json`.
+    Oci,
+    /// A pod spec's `volumes` and a container's `volumeMounts`.
+    Kubernetes,
+}
+
+/// The text for `format`, with views taken from `source`.
+pub fn render(format: Format, source: &Path) -> String {
+    let src = |rel: &str| source.join(rel).display().to_string();
+    let mut out = String::new();
+    match format {
+        Format::Docker | Format::Podman => {
+            let lines: Vec<String> = VIEWS
+                .iter()
+                .map(|rel| format!("-v {}:/{rel}:ro", src(rel)))
+                .collect();
+            out.push_str(&lines.join(" \\\n"));
+            out.push('\n');
+        }
+        Format::Oci => {
+            out.push_str("\"mounts\": [\n");
+            for (i, rel) in VIEWS.iter().enumerate() {
+                let comma = if i + 1 < VIEWS.len() { "," } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  {{\"destination\": \"/{rel}\", \"type\": \"bind\", \"source\": \"{}\", \"options\": [\"rbind\", \"ro\"]}}{comma}",
+                    src(rel)
+                );
+            }
+            out.push_str("]\n");
+        }
+        Format::Kubernetes => {
+            out.push_str("# pod spec\nvolumes:\n");
+            for rel in VIEWS {
+                let _ = writeln!(
+                    out,
+                    "  - name: {}\n    hostPath:\n      path: {}\n      type: File",
+                    volume_name(rel),
+                    src(rel)
+                );
+            }
+            out.push_str("# each container\nvolumeMounts:\n");
+            for rel in VIEWS {
+                let _ = writeln!(
+                    out,
+                    "  - name: {}\n    mountPath: /{rel}\n    readOnly: true",
+                    volume_name(rel)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `proc/meminfo` -> `vproc-proc-meminfo` (a valid DNS label).
+fn volume_name(rel: &str) -> String {
+    format!("vproc-{}", rel.replace('/', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let d = render(Format::Docker, Path::new("/var/lib/vproc"));
+        assert!(d.starts_with("-v /var/lib/vproc/proc/meminfo:/proc/meminfo:ro \\\n"));
+        assert_eq!(d.lines().count(), VIEWS.len());
+        let o = render(Format::Oci, Path::new("/x"));
+        assert!(o.contains("{\"destination\": \"/sys/devices/system/cpu/online\", \"type\": \"bind\", \"source\": \"/x/sys/devices/system/cpu/online\", \"options\": [\"rbind\", \"ro\"]}\n]"));
+        let k = render(Format::Kubernetes, Path::new("/var/lib/vproc"));
+        assert!(k.contains("  - name: vproc-sys-devices-system-cpu-online\n    hostPath:\n      path: /var/lib/vproc/sys/devices/system/cpu/online\n      type: File\n"));
+        assert!(k.contains("    mountPath: /proc/meminfo\n    readOnly: true\n"));
+    }
+}

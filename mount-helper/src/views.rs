@@ -1,0 +1,83 @@
+//! The views and the two halves of putting them in: detached copies from the source, and the
+//! move onto the targets.
+
+use crate::sys;
+use crate::Error;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Where `vproc serve` mounts by default.
+pub const DEFAULT_SOURCE: &str = "/var/lib/vproc";
+
+/// Each view's path, the same under the source tree and under a container's root.
+pub const VIEWS: &[&str] = &[
+    "proc/meminfo",
+    "proc/cpuinfo",
+    "proc/stat",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/swaps",
+    "proc/diskstats",
+    "sys/devices/system/cpu/online",
+];
+
+/// A detached copy of one view's mount, ready to be attached anywhere.
+#[derive(Debug)]
+pub struct OpenView {
+    /// The view's relative path (`proc/meminfo`).
+    pub rel: &'static str,
+    /// The detached mount.
+    pub tree: OwnedFd,
+}
+
+/// Checks every view of `source` and takes a detached copy of each. Fails if any is missing or
+/// its daemon is dead, before anything is attached.
+pub fn open_views(source: &Path) -> Result<Vec<OpenView>, Error> {
+    let mut out = Vec::with_capacity(VIEWS.len());
+    for rel in VIEWS {
+        let path = source.join(rel);
+        // statfs reaches the daemon (stat may be answered from the kernel's cache).
+        match nix::sys::statfs::statfs(&path) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::ENOTCONN) => return Err(Error::DeadSource { path }),
+            Err(nix::errno::Errno::ENOENT) => {
+                return Err(Error::MissingSource {
+                    path,
+                    source_dir: source.to_owned(),
+                })
+            }
+            Err(e) => return Err(Error::sys("checking", path, e)),
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| Error::sys("checking", &path, e))?;
+        if !meta.is_file() {
+            return Err(Error::MissingSource {
+                path,
+                source_dir: source.to_owned(),
+            });
+        }
+        let tree = sys::open_tree_clone(&path)
+            .map_err(|e| Error::sys("copying the mount of", &path, e))?;
+        out.push(OpenView { rel, tree });
+    }
+    Ok(out)
+}
+
+/// Attaches each view onto `root/<rel>` where that file exists (a missing target is skipped,
+/// never created). Returns the targets attached; an error if none was.
+pub fn attach_views(views: &[OpenView], root: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut done = Vec::new();
+    for v in views {
+        let target = root.join(v.rel);
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.is_file() => {}
+            _ => continue,
+        }
+        sys::move_mount_to(&v.tree, &target)
+            .map_err(|e| Error::sys("mounting the view onto", &target, e))?;
+        done.push(target);
+    }
+    if done.is_empty() {
+        return Err(Error::NoTargets(root.to_owned()));
+    }
+    Ok(done)
+}

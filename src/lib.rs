@@ -9,4 +9,5 @@ pub mod cgroup;
 pub mod fs;
 pub mod host;
 pub mod render;
+pub mod runtime;
 pub mod views;

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    cli::init_logging(args.log_level.as_deref());
+    cli::init_logging(
+        args.log_level
+            .as_deref()
+            .unwrap_or(args.default_log_level()),
+    );
     match args.run() {
         Ok(code) => code,
         Err(e) => {

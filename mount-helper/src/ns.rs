@@ -77,52 +77,92 @@ impl std::fmt::Display for ViewStatus {
     }
 }
 
-/// The FUSE filesystem type mounted on top at `target` in the current mount namespace.
-fn fuse_mount_at(target: &Path) -> Option<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+/// The FUSE mounts (filesystem types, bottom to top) at `target` in the mount table `mountinfo`
+/// (paths relative to the process's root, as `/proc/<pid>/mountinfo` gives them).
+fn fuse_mounts_at(mountinfo: &str, target: &Path) -> Vec<String> {
     let want = target.to_string_lossy().replace(' ', "\\040");
-    text.lines().rev().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let fstype = post.split(' ').next()?;
-        (pre.split(' ').nth(4) == Some(want.as_str()) && fstype.starts_with("fuse"))
-            .then(|| fstype.to_owned())
-    })
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let fstype = post.split(' ').next()?;
+            (pre.split(' ').nth(4) == Some(want.as_str()) && fstype.starts_with("fuse"))
+                .then(|| fstype.to_owned())
+        })
+        .collect()
 }
 
-fn status_here() -> Vec<ViewStatus> {
-    VIEWS
+/// The mount table of `pid`'s mount namespace, read from the host's `/proc` (inside the
+/// container's namespace, `/proc/self` may belong to a pid namespace this process is not in).
+fn mountinfo_of(pid: u32) -> Result<String, Error> {
+    let path = PathBuf::from(format!("/proc/{pid}/mountinfo"));
+    std::fs::read_to_string(&path).map_err(|e| Error::sys("reading", &path, e))
+}
+
+/// Which views are mounted in the container of `pid`, and whether each is alive. Needs no
+/// namespace switch: the targets are reached through `/proc/<pid>/root`.
+pub fn status_in_pid(pid: u32) -> Result<Vec<ViewStatus>, Error> {
+    let mountinfo = mountinfo_of(pid)?;
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    Ok(VIEWS
         .iter()
         .map(|rel| {
             let target = Path::new("/").join(rel);
-            match fuse_mount_at(&target) {
+            match fuse_mounts_at(&mountinfo, &target).pop() {
                 None => ViewStatus::NotMounted { target },
-                Some(fstype) => match nix::sys::statfs::statfs(&target) {
+                Some(fstype) => match nix::sys::statfs::statfs(&root.join(rel)) {
                     Err(nix::errno::Errno::ENOTCONN) => ViewStatus::Stale { target, fstype },
                     _ => ViewStatus::Alive { target, fstype },
                 },
             }
         })
-        .collect()
+        .collect())
 }
 
-/// Which views are mounted in the container of `pid`, and whether each is alive.
-pub fn status_in_pid(pid: u32) -> Result<Vec<ViewStatus>, Error> {
-    with_mount_ns_of(pid, || Ok(status_here()))
-}
-
-/// Unmounts every view (live or stale) from the container of `pid`; returns the targets.
+/// Unmounts every view (live or stale, stacked ones too) from the container of `pid`; returns
+/// the targets. Only FUSE mounts at the view paths are touched.
 pub fn unmount_in_pid(pid: u32) -> Result<Vec<PathBuf>, Error> {
+    let mountinfo = mountinfo_of(pid)?;
+    let counts: Vec<(PathBuf, usize)> = VIEWS
+        .iter()
+        .map(|rel| {
+            let target = Path::new("/").join(rel);
+            let n = fuse_mounts_at(&mountinfo, &target).len();
+            (target, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
     with_mount_ns_of(pid, || {
         let mut done = Vec::new();
-        for rel in VIEWS {
-            let target = Path::new("/").join(rel);
-            // Views can be stacked (mounted twice); remove them all.
-            while fuse_mount_at(&target).is_some() {
-                nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
-                    .map_err(|e| Error::sys("unmounting", &target, e))?;
-                done.push(target.clone());
+        for (target, n) in &counts {
+            for _ in 0..*n {
+                nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(|e| Error::sys("unmounting", target, e))?;
             }
+            done.push(target.clone());
         }
         Ok(done)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_stacked_fuse_mounts() {
+        let mi = "22 1 0:5 / /proc rw - proc proc rw\n\
+                  30 22 0:40 /proc/meminfo /proc/meminfo ro - fuse.lxcfs lxcfs rw\n\
+                  31 30 0:41 /proc/meminfo /proc/meminfo ro - fuse.vproc vproc ro\n\
+                  32 22 0:41 / /proc/my\\040dir ro - fuse.vproc vproc ro\n";
+        assert_eq!(
+            fuse_mounts_at(mi, Path::new("/proc/meminfo")),
+            ["fuse.lxcfs", "fuse.vproc"]
+        );
+        assert!(fuse_mounts_at(mi, Path::new("/proc")).is_empty());
+        assert_eq!(
+            fuse_mounts_at(mi, Path::new("/proc/my dir")),
+            ["fuse.vproc"]
+        );
+    }
 }

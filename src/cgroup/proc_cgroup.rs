@@ -51,6 +51,19 @@ impl ProcCgroups {
         }
     }
 
+    /// The path in the v1 hierarchy carrying exactly `controllers` (`["cpu", "cpuacct"]`).
+    pub fn path_for_controllers(&self, controllers: &[String]) -> Option<&Path> {
+        self.entries
+            .iter()
+            .find(|(ctrls, _)| ctrls.split(',').eq(controllers.iter().map(String::as_str)))
+            .map(|(_, p)| Path::new(p.as_str()))
+    }
+
+    /// The path in the unified hierarchy.
+    pub fn unified(&self) -> Option<&Path> {
+        self.unified.as_deref().map(Path::new)
+    }
+
     /// Drops a trailing `/init.scope` from every path, so a container whose init runs systemd
     /// is judged by the container's cgroup, not the init's own leaf.
     pub fn strip_init_scope(&mut self) {

@@ -1,5 +1,7 @@
 //! Command-line arguments and the glue from each subcommand to the library.
 
+mod exec;
+mod run;
 mod serve;
 mod show;
 
@@ -23,24 +25,38 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
+    /// Run a command in a new container with limits and vproc's views.
+    Run(Box<run::RunArgs>),
+    /// Run a command inside a running container.
+    Exec(exec::ExecArgs),
 }
 
 impl Args {
+    /// The log level when neither --log-level nor RUST_LOG is given: the runtime's embedded
+    /// server logs only warnings, so a container's output is not mixed with the daemon's.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Run(_) | Command::Exec(_) => "warn",
+            _ => "info",
+        }
+    }
+
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match self.command {
             Command::Serve(a) => serve::run(a),
             Command::Show(a) => show::run(a),
+            Command::Run(a) => run::run(*a),
+            Command::Exec(a) => exec::run(a),
         }
     }
 }
 
 /// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise. The FUSE
 /// crate's own info lines (a multi-line INIT dump) are kept to warnings.
-pub fn init_logging(level: Option<&str>) {
+pub fn init_logging(level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let level = level.unwrap_or("info");
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},fuse_backend_rs=warn")));
     let _ = tracing_subscriber::fmt()

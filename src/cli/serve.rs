@@ -5,10 +5,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use vproc::cgroup::resolve::{Mode, Resolver};
-use vproc::cgroup::Hierarchies;
+use vproc::cgroup::resolve::Mode;
 use vproc::fs::Config;
-use vproc::host::HostRoots;
 use vproc::render::Renderer;
 
 /// The initial pid namespace always has this inode (PROC_PID_INIT_INO).
@@ -49,15 +47,8 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         Mode::Container
     };
-    let renderer = Renderer::new(
-        Resolver::new(Hierarchies::discover()?, mode)?,
-        HostRoots::default(),
-    )
-    .with_cache_ttl(std::time::Duration::from_millis(a.cache_ms));
-    let threads = a.threads.unwrap_or_else(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (cpus * 2).clamp(2, 16)
-    });
+    let renderer = Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
+    let threads = a.threads.unwrap_or_else(Config::default_threads);
     let cfg = Config {
         mountpoint: a.mountpoint,
         threads,

@@ -28,6 +28,17 @@ pub struct Config {
     pub threads: usize,
 }
 
+impl Config {
+    /// How long host files and cgroup values are reused by default.
+    pub const DEFAULT_CACHE: std::time::Duration = std::time::Duration::from_millis(100);
+
+    /// Two workers per CPU, between 2 and 16.
+    pub fn default_threads() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cpus * 2).clamp(2, 16)
+    }
+}
+
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -163,6 +163,15 @@ impl Renderer {
         }
     }
 
+    /// A renderer for this host (`/proc`, `/sys`, the mounted hierarchies), caching for `ttl`.
+    pub fn for_host(
+        mode: crate::cgroup::resolve::Mode,
+        ttl: Duration,
+    ) -> Result<Self, crate::cgroup::Error> {
+        let resolver = Resolver::new(crate::cgroup::Hierarchies::discover()?, mode)?;
+        Ok(Self::new(resolver, HostRoots::default()).with_cache_ttl(ttl))
+    }
+
     /// Reuses host files and cgroup values for up to `ttl` between renders, so a burst of
     /// reads costs one read of each file. The clock is always read fresh.
     pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {

@@ -1,0 +1,171 @@
+//! The container's init (pid 1 in its pid namespace): joins the container's cgroup, enters a
+//! cgroup namespace rooted there, builds the root, then runs the command as its child, forwards
+//! every signal it receives to it, reaps every zombie, and exits with the command's status.
+
+use super::rootfs::{self, Scratch};
+use super::{sys, Error, RunConfig};
+use crate::cgroup::mountinfo::Mounts;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use vproc_mount::OpenView;
+
+/// What the init needs from the parent (a copy: the init has its own address space).
+pub struct InitContext<'a> {
+    pub cfg: &'a RunConfig,
+    pub scratch: Scratch,
+    pub cgroup_procs: Vec<PathBuf>,
+    pub cgroups: Mounts,
+    pub views: &'a [OpenView],
+    pub signals: SigSet,
+}
+
+/// Exit status for failures before the command ran (docker uses 125 for its own errors).
+const SETUP_FAILED: isize = 125;
+
+/// The init's whole life; the return value is its exit status.
+pub fn main(ctx: &InitContext<'_>) -> isize {
+    if let Err(e) = setup(ctx) {
+        eprintln!("vproc: {e}");
+        return SETUP_FAILED;
+    }
+    supervise(ctx)
+}
+
+fn setup(ctx: &InitContext<'_>) -> Result<(), Error> {
+    // If `vproc run` is killed outright (SIGKILL), the container goes with it instead of
+    // running on unsupervised.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .map_err(Error::sys("setting the parent-death signal"))?;
+    // Join the container's cgroup before the cgroup namespace is made, so the namespace's root
+    // is the container's cgroup ("0" means the writing process).
+    for f in &ctx.cgroup_procs {
+        std::fs::write(f, "0").map_err(|e| Error::io("joining", f, e))?;
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(Error::sys("creating the cgroup namespace"))?;
+    rootfs::build(ctx.cfg, &ctx.scratch, &ctx.cgroups, ctx.views)?;
+    let hostname = ctx
+        .cfg
+        .hostname
+        .clone()
+        .unwrap_or_else(|| ctx.cfg.name.clone());
+    nix::unistd::sethostname(&hostname).map_err(Error::sys("setting the hostname"))?;
+    if !ctx.cfg.net_host {
+        sys::loopback_up().map_err(|e| Error::io("bringing up", "lo", e))?;
+    }
+    Ok(())
+}
+
+fn supervise(ctx: &InitContext<'_>) -> isize {
+    // SAFETY: the init is single-threaded (a clone of a single-threaded parent).
+    let child = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => exec_command(ctx),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            eprintln!("vproc: starting the command: {e}");
+            return SETUP_FAILED;
+        }
+    };
+    let mut waited = ctx.signals;
+    waited.add(Signal::SIGCHLD);
+    loop {
+        let sig = match waited.wait() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(child, sig);
+            continue;
+        }
+        // Reap every zombie; the container ends when the command does.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == child => return code as isize,
+                Ok(WaitStatus::Signaled(p, s, _)) if p == child => return 128 + s as isize,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+}
+
+/// In the command's process: drop the blocked signal mask, set identity, environment and
+/// directory, and exec. Never returns.
+fn exec_command(ctx: &InitContext<'_>) -> Pid {
+    let cfg = ctx.cfg;
+    let _ =
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    if let Some(dir) = &cfg.workdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            eprintln!("vproc: working directory {}: {e}", dir.display());
+            std::process::exit(SETUP_FAILED as i32);
+        }
+    }
+    if let Some((uid, gid)) = cfg.user {
+        let gid = nix::unistd::Gid::from_raw(gid.unwrap_or(uid));
+        let ok = nix::unistd::setgroups(&[gid])
+            .and_then(|_| nix::unistd::setgid(gid))
+            .and_then(|_| nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)));
+        if let Err(e) = ok {
+            eprintln!("vproc: switching to user {uid}: {e}");
+            std::process::exit(SETUP_FAILED as i32);
+        }
+    }
+    let args: Vec<CString> = cfg
+        .command
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+        .collect();
+    let env: Vec<CString> = environment(cfg)
+        .into_iter()
+        .filter_map(|kv| CString::new(kv).ok())
+        .collect();
+    let err = nix::unistd::execvpe(&args[0], &args, &env).unwrap_err();
+    let code = match err {
+        nix::errno::Errno::ENOENT => {
+            eprintln!("vproc: {}: command not found", cfg.command[0]);
+            127
+        }
+        e => {
+            eprintln!("vproc: {}: {e}", cfg.command[0]);
+            126
+        }
+    };
+    std::process::exit(code)
+}
+
+/// A clean environment, as Docker gives: PATH, HOSTNAME, HOME, TERM (if set here), then `-e`.
+fn environment(cfg: &RunConfig) -> Vec<String> {
+    let home = match cfg.user {
+        Some((uid, _)) if uid != 0 => "/",
+        _ => "/root",
+    };
+    let mut env = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+        format!("HOSTNAME={}", cfg.hostname.as_deref().unwrap_or(&cfg.name)),
+        format!("HOME={home}"),
+        "container=vproc".to_owned(),
+    ];
+    if let Some(t) = std::env::var_os("TERM") {
+        env.push(format!("TERM={}", String::from_utf8_lossy(t.as_bytes())));
+    }
+    for kv in &cfg.env {
+        let kv = if kv.contains('=') {
+            kv.clone()
+        } else {
+            // `-e NAME` passes this process's value, as docker does.
+            match std::env::var(kv) {
+                Ok(v) => format!("{kv}={v}"),
+                Err(_) => continue,
+            }
+        };
+        let key = kv.split('=').next().unwrap_or_default().to_owned();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    env
+}

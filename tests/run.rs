@@ -1,0 +1,510 @@
+//! `vproc run`, `vproc exec` and `vproc-mount` end to end: real containers on this machine's
+//! cgroups, real tools inside (free, top, getconf, Python, Java), exit codes, signals, limits
+//! enforced, and nothing left behind.
+
+mod common;
+
+use common::{wait_for, Daemon};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn name(tag: &str) -> String {
+    format!(
+        "vproc-test-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `vproc run` with the test's cgroup placement, then `args`.
+fn vproc_run(args: &[&str]) -> Command {
+    vproc_run_named(&name("run"), args)
+}
+
+fn vproc_run_named(name: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vproc"));
+    c.args(["run", "--cgroup-parent", ".", "--name", name])
+        .args(args);
+    c
+}
+
+/// A `vproc run` in the background; on drop (a failing test too) it gets SIGTERM, which it
+/// forwards, so it tears its container down itself.
+struct Running(std::process::Child);
+
+impl Running {
+    fn term(&mut self) -> Option<i32> {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.0.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.term();
+        }
+    }
+}
+
+fn output(args: &[&str]) -> Output {
+    vproc_run(args).output().unwrap()
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = output(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn host_mem_total_bytes() -> u64 {
+    let m = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb: u64 = m
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+fn free_total(out: &str) -> u64 {
+    let line = out.lines().find(|l| l.starts_with("Mem:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn free_top_and_uptime_see_the_limits() {
+    require_real_cgroups!();
+    assert_eq!(
+        free_total(&stdout(&["--memory", "256m", "--", "free", "-b"])),
+        268435456
+    );
+    let top = stdout(&["--memory", "256m", "--", "top", "-bn1"]);
+    let mem = top.lines().find(|l| l.contains("Mem :")).unwrap();
+    assert!(mem.contains("256.0 total"), "{mem}");
+    let up: f64 = stdout(&["--", "cat", "/proc/uptime"])
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(up < 2.0, "{up}");
+}
+
+#[test]
+fn cpu_counts_follow_cpus_and_cpuset() {
+    require_real_cgroups!();
+    assert_eq!(
+        stdout(&["--cpus", "1", "--", "getconf", "_NPROCESSORS_ONLN"]).trim(),
+        "1"
+    );
+    assert_eq!(
+        stdout(&[
+            "--cpus",
+            "1",
+            "--",
+            "python3",
+            "-c",
+            "import os; print(os.cpu_count())"
+        ])
+        .trim(),
+        "1"
+    );
+    let ncpu = std::thread::available_parallelism().unwrap().get();
+    if ncpu >= 2 {
+        assert_eq!(
+            stdout(&["--cpuset-cpus", "0-1", "--", "getconf", "_NPROCESSORS_ONLN"]).trim(),
+            "2"
+        );
+        assert_eq!(
+            stdout(&[
+                "--cpuset-cpus",
+                "0-1",
+                "--",
+                "python3",
+                "-c",
+                "import os; print(os.cpu_count())"
+            ])
+            .trim(),
+            "2"
+        );
+    }
+    assert_eq!(
+        stdout(&[
+            "--cpuset-cpus",
+            "0",
+            "--",
+            "cat",
+            "/sys/devices/system/cpu/online"
+        ])
+        .trim(),
+        "0"
+    );
+}
+
+#[test]
+fn java_sees_the_limits() {
+    require_real_cgroups!();
+    if Command::new("java").arg("-version").output().is_err() {
+        eprintln!("skipped: java is not installed");
+        return;
+    }
+    let out = output(&[
+        "--memory",
+        "256m",
+        "--cpus",
+        "1",
+        "--",
+        "java",
+        "-XshowSettings:system",
+        "-version",
+    ]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Memory Limit: 256.00M"), "{text}");
+    assert!(text.contains("Effective CPU Count: 1"), "{text}");
+}
+
+#[test]
+fn without_views_the_host_shows() {
+    require_real_cgroups!();
+    let total = free_total(&stdout(&[
+        "--no-views",
+        "--memory",
+        "256m",
+        "--",
+        "free",
+        "-b",
+    ]));
+    assert_eq!(total, host_mem_total_bytes());
+}
+
+#[test]
+fn exit_statuses_are_the_commands() {
+    require_real_cgroups!();
+    assert_eq!(output(&["--", "sh", "-c", "exit 3"]).status.code(), Some(3));
+    assert_eq!(
+        output(&["--", "sh", "-c", "kill -9 $$"]).status.code(),
+        Some(137)
+    );
+    let nf = output(&["--", "no-such-command-vproc"]);
+    assert_eq!(nf.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&nf.stderr).contains("command not found"));
+}
+
+#[test]
+fn signals_reach_the_command() {
+    require_real_cgroups!();
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.05; done";
+    let args = [
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ];
+    let mut child = Running(vproc_run(&args).spawn().unwrap());
+    wait_for("the container", || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    // Let the shell install its trap.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(child.term(), Some(42));
+}
+
+#[test]
+fn zombies_are_reaped() {
+    require_real_cgroups!();
+    // An orphan becomes pid 1's child; when it exits, pid 1 must reap it.
+    let out = stdout(&[
+        "--",
+        "sh",
+        "-c",
+        "(sleep 0.2 &) ; sleep 0.6; ps -eo stat= | grep -c Z || true",
+    ]);
+    assert_eq!(out.trim(), "0");
+}
+
+#[test]
+fn limits_are_enforced() {
+    require_real_cgroups!();
+    // A fork bomb stops at the limit: forks beyond it fail with EAGAIN.
+    let bomb = r#"
+import os, time
+started = failed = 0
+for i in range(60):
+    try:
+        if os.fork() == 0:
+            time.sleep(2)
+            os._exit(0)
+        started += 1
+    except OSError:
+        failed += 1
+print(started, failed, open("/sys/fs/cgroup/pids/pids.current").read().strip())
+"#;
+    let out = stdout(&["--pids-limit", "20", "--", "python3", "-c", bomb]);
+    let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(
+        v[0] < 20 && v[1] > 40 && v[2] <= 20,
+        "started, failed, pids.current: {out}"
+    );
+    let oom = output(&[
+        "--memory",
+        "64m",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(512 * 1024 * 1024); print(len(b))",
+    ]);
+    assert_eq!(
+        oom.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&oom.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&oom.stderr).contains("OOM killer"),
+        "{}",
+        String::from_utf8_lossy(&oom.stderr)
+    );
+}
+
+#[test]
+fn bad_input_is_named_and_leaves_nothing() {
+    require_real_cgroups!();
+    let prefix = format!("vproc-test-bad-{}-", std::process::id());
+    let err = |args: &[&str]| {
+        let o = vproc_run_named(&name("bad"), args).output().unwrap();
+        assert!(!o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(err(&["--memory", "12x", "--", "true"]).contains("bad size"));
+    assert!(err(&["--cpus", "abc", "--", "true"]).contains("bad CPU count"));
+    assert!(err(&["--rootfs", "/no/such/rootfs", "--", "true"]).contains("does not exist"));
+    assert!(
+        err(&["--memory-swap", "1m", "--memory", "2m", "--", "true"]).contains("at least --memory")
+    );
+    assert!(err(&["--blkio-weight", "5", "--", "true"]).contains("5"));
+    // --blkio-weight where the host has a weight file (here: bfq's), else a named error.
+    let w = output(&["--blkio-weight", "300", "--", "sh", "-c", "cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.weight"]);
+    if w.status.success() {
+        assert!(
+            String::from_utf8_lossy(&w.stdout).contains("300"),
+            "{}",
+            String::from_utf8_lossy(&w.stdout)
+        );
+    } else {
+        assert!(String::from_utf8_lossy(&w.stderr).contains("blkio weight"));
+    }
+    assert_no_leftovers(&prefix);
+}
+
+/// No cgroup, mount or scratch directory whose name starts with `prefix` is left.
+fn assert_no_leftovers(prefix: &str) {
+    let mine = prefix;
+    for c in common::V1_CONTROLLERS {
+        let out = Command::new("find")
+            .args([
+                format!("/sys/fs/cgroup/{c}"),
+                "-maxdepth".into(),
+                "4".into(),
+                "-name".into(),
+                format!("{mine}*"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.is_empty(),
+            "left behind: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(mine), "mount left behind");
+    if let Ok(rd) = std::fs::read_dir("/run/vproc") {
+        for e in rd.flatten() {
+            assert!(
+                !e.file_name().to_string_lossy().starts_with(mine),
+                "scratch dir left: {:?}",
+                e.path()
+            );
+        }
+    }
+}
+
+#[test]
+fn fifty_runs_leave_nothing_behind() {
+    require_real_cgroups!();
+    let prefix = format!("vproc-test-fifty-{}-", std::process::id());
+    for i in 0..50 {
+        let args: &[&str] = if i % 2 == 0 {
+            &["--memory", "128m", "--", "true"]
+        } else {
+            &["--no-views", "--", "false"]
+        };
+        let o = vproc_run_named(&format!("{prefix}{i}"), args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(if i % 2 == 0 { 0 } else { 1 }),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // An error path too: a command that is not there.
+    let o = vproc_run_named(&format!("{prefix}nf"), &["--", "no-such-command-vproc"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127));
+    assert_no_leftovers(&prefix);
+}
+
+#[test]
+fn rootfs_overlay_volumes_env_workdir_user() {
+    require_real_cgroups!();
+    let Ok(busybox) = which("busybox") else {
+        eprintln!("skipped: busybox is not installed (apt-get install busybox-static)");
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-rootfs")
+        .tempdir()
+        .unwrap();
+    let root = dir.path().join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "data"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
+    for tool in [
+        "sh", "cat", "head", "echo", "id", "pwd", "free", "ls", "touch",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).unwrap();
+    }
+    let vol = dir.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("hello"), "from the host\n").unwrap();
+    let r = root.to_str().unwrap();
+    let v = format!("{}:/data:ro", vol.display());
+    let out = stdout(&[
+        "--rootfs", r, "--overlay", "--memory", "200m", "-v", &v, "-e", "GREETING=hi", "-w", "/tmp", "--user", "1000:1000", "--hostname", "box",
+        "--", "sh", "-c",
+        "echo $GREETING; pwd; id -u; id -g; cat /data/hello; head -1 /proc/meminfo; touch /tmp/x /data/y 2>/dev/null || echo ro; cat /proc/sys/kernel/hostname",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        ["hi", "/tmp", "1000", "1000", "from the host"],
+        "{out}"
+    );
+    assert_eq!(lines[5], "MemTotal:         204800 kB");
+    assert_eq!(lines[6], "ro");
+    assert_eq!(lines[7], "box");
+    assert!(
+        !root.join("tmp/x").exists(),
+        "the overlay must not modify the image"
+    );
+    // Without --overlay the rootfs itself is the root.
+    let out = stdout(&["--rootfs", r, "--", "sh", "-c", "ls /bin/busybox"]);
+    assert_eq!(out.trim(), "/bin/busybox");
+}
+
+fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn mount_helper_fixes_a_container_started_without_views() {
+    require_real_cgroups!();
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let args = [
+        "--no-views",
+        "--memory",
+        "256m",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--",
+        "sleep",
+        "30",
+    ];
+    let mut child = Running(vproc_run(&args).stdout(Stdio::null()).spawn().unwrap());
+    let pid: u32 = wait_for("the container", || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    });
+    let exec = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_vproc"))
+            .arg("exec")
+            .arg(pid.to_string())
+            .arg("--")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // Give the init a moment to finish its mounts before joining.
+    wait_for("the container's root", || {
+        exec(&["cat", "/proc/sys/kernel/hostname"])
+            .contains("vproc-test")
+            .then_some(())
+    });
+    assert_eq!(free_total(&exec(&["free", "-b"])), host_mem_total_bytes());
+    // Built next to vproc by `cargo test --workspace` (mount-helper/tests/cli.rs needs it).
+    let helper = Path::new(env!("CARGO_BIN_EXE_vproc")).with_file_name("vproc-mount");
+    assert!(
+        helper.exists(),
+        "build the workspace first: cargo test --workspace"
+    );
+    let o = Command::new(&helper)
+        .args(["pid", &pid.to_string(), "--source"])
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(free_total(&exec(&["free", "-b"])), 268435456);
+    let st = Command::new(&helper)
+        .args(["status", "pid", &pid.to_string()])
+        .output()
+        .unwrap();
+    let st = String::from_utf8(st.stdout).unwrap();
+    assert!(st.contains("/proc/meminfo\talive\tfuse.vproc"), "{st}");
+    let un = Command::new(&helper)
+        .args(["unmount", "pid", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(un.status.success());
+    assert_eq!(free_total(&exec(&["free", "-b"])), host_mem_total_bytes());
+    // SIGTERM reaches `sleep` (killed: 143), and vproc run cleans up.
+    assert_eq!(child.term(), Some(143));
+}

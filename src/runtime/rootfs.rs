@@ -184,9 +184,24 @@ pub fn build(
     }
     std::env::set_current_dir(root).map_err(|e| Error::io("entering", root, e))?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the new.
-    nix::unistd::pivot_root(".", ".").map_err(|e| Error::io("pivot_root into", root, e.into()))?;
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| Error::io("detaching the old root at", "/", e.into()))?;
+    match nix::unistd::pivot_root(".", ".") {
+        Ok(()) => umount2(".", MntFlags::MNT_DETACH)
+            .map_err(|e| Error::io("detaching the old root at", "/", e.into()))?,
+        // The host runs from an initramfs (rootfs), which cannot be pivoted away from: move the
+        // new root over / and chroot into it instead (runc's no-pivot path).
+        Err(nix::errno::Errno::EINVAL) => {
+            mnt(
+                Some("."),
+                Path::new("/"),
+                None,
+                MsFlags::MS_MOVE,
+                None,
+                "moving the root onto /",
+            )?;
+            nix::unistd::chroot(".").map_err(|e| Error::io("chroot into", root, e.into()))?;
+        }
+        Err(e) => return Err(Error::io("pivot_root into", root, e.into())),
+    }
     std::env::set_current_dir("/").map_err(|e| Error::io("entering", "/", e))?;
     Ok(())
 }

@@ -78,6 +78,17 @@ impl TestCgroup {
                 .join(c)
                 .join(own_cgroup(c).trim_start_matches('/'));
             let dir = parent.join(&name);
+            // Co-mounted controllers (cpu,cpuacct behind two links) share one directory.
+            let real = parent.canonicalize().unwrap().join(&name);
+            if let Some(same) = cg
+                .dirs
+                .iter()
+                .find(|(_, d)| d.canonicalize().ok() == Some(real.clone()))
+            {
+                let same = same.1.clone();
+                cg.dirs.push((c.to_owned(), same));
+                continue;
+            }
             std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
             cg.dirs.push((c.to_owned(), dir.clone()));
             if c == "cpuset" {
@@ -165,6 +176,7 @@ impl TestCgroup {
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {
+        self.dirs.dedup_by(|a, b| a.1 == b.1);
         // Only our own processes are in our own cgroups; kill them so rmdir can succeed.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -255,7 +267,7 @@ impl Daemon {
     }
 
     pub fn start_at(dir: tempfile::TempDir, mnt: PathBuf, extra: &[&str]) -> Daemon {
-        let child = Command::new(env!("CARGO_BIN_EXE_vproc"))
+        let child = Command::new(vproc_bin())
             .arg("serve")
             .arg(&mnt)
             .args(extra)
@@ -316,6 +328,14 @@ impl Drop for Daemon {
             let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
         }
     }
+}
+
+/// The `vproc` binary: `$VPROC_BIN` when set (inside the test VM, where the build directory
+/// does not exist), else the one cargo built.
+pub fn vproc_bin() -> PathBuf {
+    std::env::var_os("VPROC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vproc")))
 }
 
 /// Whether something is mounted exactly at `path`.

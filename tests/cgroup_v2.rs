@@ -1,0 +1,316 @@
+//! vproc on a real cgroup v2 kernel (and on a hybrid one): run inside the VM lane
+//! (`tests/vm/lane.sh`, see README), skipped on hosts without those layouts. Tools are busybox's,
+//! so the tests use only sh, cat and sleep.
+
+mod common;
+
+use common::{vproc_bin, Daemon};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+fn is_v2_host() -> bool {
+    std::fs::read_to_string(Path::new(ROOT).join("cgroup.controllers"))
+        .is_ok_and(|c| c.contains("memory"))
+}
+
+fn is_hybrid_host() -> bool {
+    Path::new(ROOT).join("memory/cgroup.procs").exists()
+        && Path::new(ROOT).join("unified/cgroup.procs").exists()
+}
+
+macro_rules! require {
+    ($cond:expr, $what:expr) => {
+        if !nix::unistd::geteuid().is_root() || !$cond {
+            eprintln!(
+                "skipped: needs root on a {} host (the VM lane provides one)",
+                $what
+            );
+            return;
+        }
+    };
+}
+
+/// A v2 cgroup under this process's own cgroup, removed (after killing its processes) on drop.
+struct Cg {
+    dir: PathBuf,
+}
+
+impl Cg {
+    fn top(name: &str) -> Cg {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap()
+            .to_owned();
+        Self::at(Path::new(ROOT).join(own.trim_start_matches('/')).join(name))
+    }
+
+    fn at(dir: PathBuf) -> Cg {
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        Cg { dir }
+    }
+
+    /// A child, with every controller delegated to it.
+    fn child(&self, name: &str) -> Cg {
+        let avail = std::fs::read_to_string(self.dir.join("cgroup.controllers")).unwrap();
+        for c in avail.split_whitespace() {
+            let _ = std::fs::write(self.dir.join("cgroup.subtree_control"), format!("+{c}"));
+        }
+        Self::at(self.dir.join(name))
+    }
+
+    fn set(&self, file: &str, value: &str) -> &Self {
+        std::fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|e| panic!("{file} = {value}: {e}"));
+        self
+    }
+
+    fn join(&self) -> String {
+        format!("echo $$ > {}/cgroup.procs; ", self.dir.display())
+    }
+}
+
+impl Drop for Cg {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_dir(&self.dir).is_err()
+            && self.dir.exists()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+}
+
+#[test]
+fn views_follow_v2_limits() {
+    require!(is_v2_host(), "cgroup v2");
+    let d = Daemon::start(&[]);
+    let top = Cg::top("vproc-test-v2");
+    let c = top.child("limits");
+    c.set("memory.max", "268435456")
+        .set("memory.swap.max", "67108864")
+        .set("cpu.max", "50000 100000")
+        .set("cpuset.cpus", "1")
+        .set("pids.max", "50");
+    let m = d.mnt.display();
+    let read = |f: &str| sh(&format!("{}cat {m}/{f}", c.join()));
+    let meminfo = read("proc/meminfo");
+    assert_eq!(line(&meminfo, "MemTotal:"), "MemTotal:         262144 kB");
+    // memory.swap.max 64 MiB, under the VM's 256 MiB zram swap.
+    assert_eq!(line(&meminfo, "SwapTotal:"), "SwapTotal:         65536 kB");
+    assert_eq!(read("sys/devices/system/cpu/online"), "1\n");
+    let cpuinfo = read("proc/cpuinfo");
+    assert_eq!(cpuinfo.matches("processor\t:").count(), 1);
+    assert!(cpuinfo.contains("processor\t: 1\n"));
+    let stat = read("proc/stat");
+    assert_eq!(
+        stat.lines().filter(|l| l.starts_with("cpu")).count(),
+        2,
+        "{stat}"
+    );
+    assert!(stat.contains("\ncpu1 "));
+    let swaps = read("proc/swaps");
+    assert!(swaps.contains("partition\t65536\t"), "{swaps}");
+    assert!(
+        !swaps.contains("zram"),
+        "host devices must not show: {swaps}"
+    );
+    // pids.current of the cgroup (the reading shell and cat) before any load sample.
+    let load = read("proc/loadavg");
+    let total: u64 = load
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&total), "{load}");
+    // io.stat has no device with I/O here: every host device line shows zeros.
+    let disk = read("proc/diskstats");
+    for l in disk.lines() {
+        assert!(l.split_whitespace().skip(3).all(|v| v == "0"), "{l}");
+    }
+}
+
+#[test]
+fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
+    require!(is_v2_host(), "cgroup v2");
+    let d = Daemon::start(&[]);
+    let top = Cg::top("vproc-test-v2-nest");
+    top.set("memory.max", "536870912");
+    // v2 lets processes live only in leaves, so the container's init sits in init.scope (as
+    // under systemd); the container is its parent, and a worker goes to a sibling with a
+    // smaller limit.
+    let container = top.child("container");
+    let init_scope = container.child("init.scope");
+    let worker = container.child("worker");
+    worker.set("memory.max", "134217728");
+    let m = d.mnt.display();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().display();
+    // The container's init (pid 1 of a new pid namespace) reads, then moves a worker into a
+    // nested cgroup with a smaller limit, which reads too.
+    let script = out.path().join("container.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "cat {m}/proc/uptime > {o}/uptime\nsh -c 'echo $$ > {w}/cgroup.procs; cat {m}/proc/meminfo > {o}/worker'\ncat {m}/proc/meminfo > {o}/init\n",
+            w = worker.dir.display()
+        ),
+    )
+    .unwrap();
+    sh(&format!(
+        "{}unshare -f -p sh {}",
+        init_scope.join(),
+        script.display()
+    ));
+    let read = |f: &str| std::fs::read_to_string(out.path().join(f)).unwrap();
+    assert_eq!(
+        line(&read("init"), "MemTotal:"),
+        "MemTotal:         524288 kB"
+    );
+    assert_eq!(
+        line(&read("worker"), "MemTotal:"),
+        "MemTotal:         524288 kB"
+    );
+    let up: f64 = read("uptime").split(' ').next().unwrap().parse().unwrap();
+    assert!(up < 2.0, "a fresh pid namespace is {up} s old");
+    // A host-namespace process in the nested cgroup is judged by its own cgroup.
+    let own = sh(&format!("{}cat {m}/proc/meminfo", worker.join()));
+    assert_eq!(line(&own, "MemTotal:"), "MemTotal:         131072 kB");
+}
+
+#[test]
+fn stat_tracks_a_container_burning_its_quota() {
+    require!(is_v2_host(), "cgroup v2");
+    let d = Daemon::start(&[]);
+    let top = Cg::top("vproc-test-v2-cpu");
+    let c = top.child("burn");
+    c.set("cpu.max", "50000 100000");
+    let _burner = common::Proc::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{}while :; do :; done", c.join())),
+    );
+    let m = d.mnt.display();
+    let cpu_line = || -> Vec<u64> {
+        let s = sh(&format!("{}cat {m}/proc/stat", c.join()));
+        line(&s, "cpu ")
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (t0, a) = (Instant::now(), cpu_line());
+    std::thread::sleep(Duration::from_secs(4));
+    let (t1, b) = (Instant::now(), cpu_line());
+    let busy = (b[0] + b[2]) as f64 - (a[0] + a[2]) as f64;
+    let idle = b[3] as f64 - a[3] as f64;
+    let wall_ticks = (t1 - t0).as_secs_f64() * 100.0;
+    // The quota is half a CPU: busy time grows at 0.5 tick per tick of wall time (tolerance
+    // +-0.15), and, since the container uses all of its capacity, idle stays under 20% of it.
+    let share = busy / wall_ticks;
+    assert!(
+        (0.35..=0.65).contains(&share),
+        "busy share {share:.2} (busy {busy}, wall {wall_ticks:.0} ticks)"
+    );
+    assert!(idle <= 0.2 * (busy + idle), "idle {idle} vs busy {busy}");
+}
+
+#[test]
+fn vproc_run_applies_v2_limits() {
+    require!(is_v2_host(), "cgroup v2");
+    let out = Command::new(vproc_bin())
+        .args(["run", "--memory", "256m", "--cpus", "0.5", "--cpuset-cpus", "1", "--pids-limit", "30"])
+        .args(["--cgroup-parent", "vproc-test-v2-run", "--name", "vproc-test-c"])
+        .args(["--", "sh", "-c"])
+        .arg("head -1 /proc/meminfo; cat /sys/devices/system/cpu/online /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max; cat /proc/self/cgroup")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "MemTotal:         262144 kB",
+            "1",
+            "268435456",
+            "50000 100000",
+            "30",
+            "0::/"
+        ]
+    );
+    // The container's cgroup is gone; the parent stays, like Docker's.
+    let parent = Path::new(ROOT).join("vproc-test-v2-run");
+    assert!(!parent.join("vproc-test-c").exists());
+    let _ = std::fs::remove_dir(parent);
+    // (busybox's free uses sysinfo(2), which no file can change; the view is checked directly.)
+    let again = Command::new(vproc_bin())
+        .args([
+            "run",
+            "--memory",
+            "128m",
+            "--cgroup-parent",
+            "vproc-test-v2-run",
+            "--",
+            "head",
+            "-1",
+            "/proc/meminfo",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "MemTotal:         131072 kB\n"
+    );
+    let _ = std::fs::remove_dir(Path::new(ROOT).join("vproc-test-v2-run"));
+}
+
+#[test]
+fn hybrid_host_reads_v1_controllers() {
+    require!(is_hybrid_host(), "hybrid (v1 controllers plus cgroup2)");
+    let d = Daemon::start(&[]);
+    let cg = common::TestCgroup::new("hybrid");
+    cg.set("memory", "memory.limit_in_bytes", "314572800")
+        .set("cpuset", "cpuset.cpus", "0")
+        .set("cpu", "cpu.cfs_quota_us", "50000");
+    let m = d.mnt.display();
+    let meminfo = common::run_in(&cg, &format!("cat {m}/proc/meminfo"));
+    assert_eq!(line(&meminfo, "MemTotal:"), "MemTotal:         307200 kB");
+    assert_eq!(
+        common::run_in(&cg, &format!("cat {m}/sys/devices/system/cpu/online")),
+        "0\n"
+    );
+    let stat = common::run_in(&cg, &format!("cat {m}/proc/stat"));
+    assert_eq!(stat.lines().filter(|l| l.starts_with("cpu")).count(), 2);
+}

@@ -105,7 +105,7 @@ fn line<'a>(text: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn views_follow_v2_limits() {
-    require!(is_v2_host(), "cgroup v2");
+    require!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2");
     let c = top.child("limits");
@@ -158,7 +158,7 @@ fn views_follow_v2_limits() {
 
 #[test]
 fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
-    require!(is_v2_host(), "cgroup v2");
+    require!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-nest");
     top.set("memory.max", "536870912");
@@ -206,7 +206,7 @@ fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
 
 #[test]
 fn stat_tracks_a_container_burning_its_quota() {
-    require!(is_v2_host(), "cgroup v2");
+    require!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-cpu");
     let c = top.child("burn");
@@ -244,7 +244,7 @@ fn stat_tracks_a_container_burning_its_quota() {
 
 #[test]
 fn vproc_run_applies_v2_limits() {
-    require!(is_v2_host(), "cgroup v2");
+    require!(is_v2_host(), "v2 host");
     let out = Command::new(vproc_bin())
         .args(["run", "--memory", "256m", "--cpus", "0.5", "--cpuset-cpus", "1", "--pids-limit", "30"])
         .args(["--cgroup-parent", "vproc-test-v2-run", "--name", "vproc-test-c"])
@@ -298,7 +298,10 @@ fn vproc_run_applies_v2_limits() {
 
 #[test]
 fn hybrid_host_reads_v1_controllers() {
-    require!(is_hybrid_host(), "hybrid (v1 controllers plus cgroup2)");
+    require!(
+        is_hybrid_host(),
+        "hybrid host (v1 controllers plus cgroup2)"
+    );
     let d = Daemon::start(&[]);
     let cg = common::TestCgroup::new("hybrid");
     cg.set("memory", "memory.limit_in_bytes", "314572800")
@@ -313,4 +316,55 @@ fn hybrid_host_reads_v1_controllers() {
     );
     let stat = common::run_in(&cg, &format!("cat {m}/proc/stat"));
     assert_eq!(stat.lines().filter(|l| l.starts_with("cpu")).count(), 2);
+}
+
+#[test]
+fn io_stat_shows_in_diskstats() {
+    require!(
+        is_v2_host() && Path::new("/sys/class/zram-control/hot_add").exists(),
+        "v2 host with zram"
+    );
+    let d = Daemon::start(&[]);
+    // A scratch block device: 16 MiB of zram.
+    let id = std::fs::read_to_string("/sys/class/zram-control/hot_add")
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::write(format!("/sys/block/zram{id}/disksize"), "16777216").unwrap();
+    let top = Cg::top("vproc-test-v2-io");
+    let c = top.child("io");
+    let dev = format!("/dev/zram{id}");
+    sh(&format!(
+        "{}dd if=/dev/zero of={dev} bs=4096 count=256 oflag=direct 2>/dev/null; dd if={dev} of=/dev/null bs=4096 count=128 iflag=direct 2>/dev/null",
+        c.join()
+    ));
+    let disk = sh(&format!(
+        "{}cat {}/proc/diskstats",
+        c.join(),
+        d.mnt.display()
+    ));
+    let row = disk
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some(&format!("zram{id}")))
+        .unwrap();
+    // 128 reads of 8 sectors, 256 writes of 8 sectors, from io.stat; everything else 0.
+    let fields: Vec<&str> = row.split_whitespace().skip(3).collect();
+    assert_eq!(
+        fields[..8],
+        ["128", "0", "1024", "0", "256", "0", "2048", "0"],
+        "{row}"
+    );
+    // Another cgroup did no I/O on it.
+    let other = top.child("idle");
+    let disk = sh(&format!(
+        "{}cat {}/proc/diskstats",
+        other.join(),
+        d.mnt.display()
+    ));
+    let row = disk
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some(&format!("zram{id}")))
+        .unwrap();
+    assert!(row.split_whitespace().skip(3).all(|v| v == "0"), "{row}");
+    let _ = std::fs::write("/sys/class/zram-control/hot_remove", &id);
 }

@@ -23,7 +23,7 @@ cp target/debug/vproc "$stage/vproc"
 status=0
 for mode in "${MODES[@]}"; do
 	echo "== cgroup v2 lane: $mode =="
-	tests/vm/lane.sh --mode "$mode" -i "$stage/cgroup_v2" -i "$stage/vproc" -e VPROC_BIN=/payload/vproc \
+	tests/vm/lane.sh --mode "$mode" -i "$stage/cgroup_v2" -i "$stage/vproc" -e VPROC_BIN=/payload/vproc -e VPROC_LANE="$mode" \
 		-e RUST_BACKTRACE=1 -- /payload/cgroup_v2 --test-threads 1 "$@" || status=1
 done
 exit $status

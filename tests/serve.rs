@@ -401,11 +401,16 @@ fn refuses_a_live_mount_and_clears_a_dead_one() {
         err.contains("already served by a live fuse.vproc mount"),
         "{err}"
     );
-    // Kill it hard: the mount stays behind, dead.
+    // Kill it hard: the mount stays behind, dead (once the worker has followed the supervisor).
     first.child.kill().unwrap();
     first.child.wait().unwrap();
-    let dead = nix::sys::statfs::statfs(&first.mnt).unwrap_err();
-    assert_eq!(dead, nix::errno::Errno::ENOTCONN);
+    wait_for("the dead mount", || {
+        matches!(
+            nix::sys::statfs::statfs(&first.mnt),
+            Err(nix::errno::Errno::ENOTCONN)
+        )
+        .then_some(())
+    });
     let mut second = Command::new(env!("CARGO_BIN_EXE_vproc"))
         .arg("serve")
         .arg(&first.mnt)

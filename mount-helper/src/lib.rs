@@ -18,5 +18,5 @@ mod sys;
 mod views;
 
 pub use error::Error;
-pub use ns::{status_in_pid, unmount_in_pid, with_mount_ns_of, ViewStatus};
+pub use ns::{remount_all, status_in_pid, unmount_in_pid, with_mount_ns_of, Repaired, ViewStatus};
 pub use views::{attach_views, open_views, OpenView, DEFAULT_SOURCE, VIEWS};

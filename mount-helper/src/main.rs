@@ -41,6 +41,15 @@ enum Command {
         #[command(subcommand)]
         target: Target,
     },
+    /// Repair every container whose views died with their daemon: `remount --all`.
+    Remount {
+        /// Every mount namespace on the host.
+        #[arg(long, required = true)]
+        all: bool,
+        /// Where vproc serves the views now.
+        #[arg(long, default_value = DEFAULT_SOURCE)]
+        source: PathBuf,
+    },
     /// Print the mounts to paste into a runtime config.
     Print {
         /// docker, podman, oci or kubernetes.
@@ -91,6 +100,13 @@ fn run(args: Args) -> Result<(), vproc_mount::Error> {
         } => {
             for s in vproc_mount::status_in_pid(pid)? {
                 println!("{s}");
+            }
+        }
+        Command::Remount { all: _, source } => {
+            for r in vproc_mount::remount_all(&source)? {
+                for t in r.targets {
+                    println!("{}\t{}", r.pid, t.display());
+                }
             }
         }
         Command::Print { format, source } => print!("{}", print::render(format, &source)),

@@ -166,3 +166,75 @@ mod tests {
         );
     }
 }
+
+/// What `remount --all` did in one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repaired {
+    /// A process of the container (its mount namespace).
+    pub pid: u32,
+    /// The targets whose dead views were replaced.
+    pub targets: Vec<PathBuf>,
+}
+
+/// Finds every mount namespace with a dead view (its daemon gone: ENOTCONN) and replaces the
+/// dead mounts with live views from `source`. Namespaces whose views are alive, or that have
+/// none, are left alone; nothing is created where no view was mounted.
+pub fn remount_all(source: &Path) -> Result<Vec<Repaired>, Error> {
+    let own = std::fs::metadata("/proc/self/ns/mnt")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .ok();
+    let mut seen = std::collections::HashSet::new();
+    let mut repaired = Vec::new();
+    let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("listing", "/proc", e))?;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt")) else {
+            continue;
+        };
+        let ino = std::os::unix::fs::MetadataExt::ino(&ns);
+        if Some(ino) == own || !seen.insert(ino) {
+            continue;
+        }
+        let Ok(mountinfo) = mountinfo_of(pid) else {
+            continue;
+        };
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let dead: Vec<(&'static str, usize)> = VIEWS
+            .iter()
+            .filter_map(|rel| {
+                let n = fuse_mounts_at(&mountinfo, &Path::new("/").join(rel)).len();
+                let stale = n > 0
+                    && matches!(
+                        nix::sys::statfs::statfs(&root.join(rel)),
+                        Err(nix::errno::Errno::ENOTCONN)
+                    );
+                stale.then_some((*rel, n))
+            })
+            .collect();
+        if dead.is_empty() {
+            continue;
+        }
+        // Fresh copies for this namespace (a detached copy can be attached once).
+        let views = crate::open_views(source)?;
+        let targets = with_mount_ns_of(pid, || {
+            let mut done = Vec::new();
+            for (rel, n) in &dead {
+                let target = Path::new("/").join(rel);
+                for _ in 0..*n {
+                    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+                        .map_err(|e| Error::sys("unmounting", &target, e))?;
+                }
+                if let Some(v) = views.iter().find(|v| v.rel == *rel) {
+                    crate::sys::move_mount_to(&v.tree, &target)
+                        .map_err(|e| Error::sys("mounting the view onto", &target, e))?;
+                    done.push(target);
+                }
+            }
+            Ok(done)
+        })?;
+        repaired.push(Repaired { pid, targets });
+    }
+    Ok(repaired)
+}

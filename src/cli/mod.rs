@@ -4,6 +4,7 @@ mod exec;
 mod run;
 mod serve;
 mod show;
+mod upgrade;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ pub struct Args {
 enum Command {
     /// Mount the views and serve them to every reader, in the foreground.
     Serve(serve::ServeArgs),
+    /// Upgrade a running `vproc serve` to the binary now on disk, without a gap.
+    Upgrade(upgrade::UpgradeArgs),
+    #[command(hide = true)]
+    ServeWorker(serve::WorkerArgs),
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
     /// Run a command in a new container with limits and vproc's views.
@@ -45,6 +50,8 @@ impl Args {
     pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match self.command {
             Command::Serve(a) => serve::run(a),
+            Command::Upgrade(a) => upgrade::run(a),
+            Command::ServeWorker(a) => serve::run_worker(a),
             Command::Show(a) => show::run(a),
             Command::Run(a) => run::run(*a),
             Command::Exec(a) => exec::run(a),
@@ -53,12 +60,14 @@ impl Args {
 }
 
 /// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise. The FUSE
-/// crate's own info lines (a multi-line INIT dump) are kept to warnings.
+/// crate's own logs are off: its INIT dump spans lines, and it reports as errors the replies
+/// that fail when a caller went away or a request was resent after a worker restart, which
+/// are expected; vproc logs transport failures itself.
 pub fn init_logging(level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},fuse_backend_rs=warn")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},fuse_backend_rs=off")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vproc::cgroup::resolve::Mode;
+use vproc::fs::supervisor::{Options, Start};
 use vproc::fs::Config;
 use vproc::render::Renderer;
 
@@ -28,6 +29,54 @@ pub struct ServeArgs {
     /// (0: read them for every open).
     #[arg(long, default_value_t = 100)]
     cache_ms: u64,
+    /// (Upgrade hand-over from a predecessor:) the FUSE connection fd.
+    #[arg(long, hide = true, requires_all = ["takeover_channels", "takeover_worker", "takeover_generation"])]
+    takeover_conn: Option<i32>,
+    /// (Upgrade hand-over:) the channel fds.
+    #[arg(long, hide = true)]
+    takeover_channels: Option<String>,
+    /// (Upgrade hand-over:) the worker still serving.
+    #[arg(long, hide = true)]
+    takeover_worker: Option<i32>,
+    /// (Upgrade hand-over:) its generation.
+    #[arg(long, hide = true)]
+    takeover_generation: Option<u64>,
+}
+
+/// `vproc serve-worker`: the worker process a supervisor starts (not for direct use).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Channel fds, one thread each.
+    #[arg(long)]
+    fds: String,
+    /// Written to once serving.
+    #[arg(long)]
+    ready_fd: i32,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    per_caller: bool,
+    #[arg(long, default_value_t = 100)]
+    cache_ms: u64,
+}
+
+pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use vproc::fs::takeover::adopt_fuse_fd;
+    let mode = if a.per_caller {
+        Mode::PerCaller
+    } else {
+        Mode::Container
+    };
+    let renderer = Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
+    let channels = vproc::fs::supervisor::parse_fds(&a.fds)?
+        .into_iter()
+        // SAFETY: the supervisor passed these fds to this process for it to own.
+        .map(|fd| unsafe { adopt_fuse_fd(fd) })
+        .collect::<Result<Vec<_>, _>>()?;
+    // SAFETY: as above; the ready fd is a pipe's write end for this process alone.
+    let ready = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(a.ready_fd) };
+    vproc::fs::worker::run_worker(Arc::new(renderer), channels, ready)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -47,12 +96,28 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         Mode::Container
     };
-    let renderer = Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
-    let threads = a.threads.unwrap_or_else(Config::default_threads);
-    let cfg = Config {
+    // Fail here, before mounting, if the cgroup model cannot be read.
+    Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
+    let opts = Options {
         mountpoint: a.mountpoint,
-        threads,
+        threads: a.threads.unwrap_or_else(Config::default_threads),
+        per_caller: a.per_caller,
+        cache_ms: a.cache_ms,
     };
-    vproc::fs::serve(Arc::new(renderer), &cfg)?;
+    let start = match (
+        a.takeover_conn,
+        a.takeover_channels,
+        a.takeover_worker,
+        a.takeover_generation,
+    ) {
+        (Some(conn), Some(ch), Some(worker), Some(generation)) => Start::Takeover {
+            conn,
+            channels: vproc::fs::supervisor::parse_fds(&ch)?,
+            worker,
+            generation,
+        },
+        _ => Start::Mount,
+    };
+    vproc::fs::supervisor::run(opts, start)?;
     Ok(ExitCode::SUCCESS)
 }

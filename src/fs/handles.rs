@@ -15,17 +15,47 @@ const POOL_MAX_LEN: usize = 256;
 /// One open handle's content.
 #[derive(Debug)]
 struct Open {
+    ino: u64,
     buf: Vec<u8>,
     /// Whether a read has been served since the content was rendered.
     read: bool,
 }
 
 /// Open handles and a pool of spare buffers.
-#[derive(Debug, Default)]
+///
+/// Handle numbers start at a random 32-bit base shifted high, so a worker that replaces a dead
+/// or upgraded one never hands out a number the kernel still associates with a file opened under
+/// its predecessor (which would show one caller another's content).
+#[derive(Debug)]
 pub struct Handles {
     next: AtomicU64,
     open: Mutex<HashMap<u64, Open>>,
     pool: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Default for Handles {
+    fn default() -> Self {
+        Self {
+            next: AtomicU64::new(random_u32() << 32),
+            open: Mutex::default(),
+            pool: Mutex::default(),
+        }
+    }
+}
+
+fn random_u32() -> u64 {
+    let mut b = [0u8; 4];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        // No /dev/urandom: the clock's nanoseconds still differ between generations.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        return u64::from(t);
+    }
+    u64::from(u32::from_ne_bytes(b))
 }
 
 impl Handles {
@@ -35,11 +65,36 @@ impl Handles {
         spare.unwrap_or_else(|| Vec::with_capacity(4096))
     }
 
-    /// Stores a rendered buffer and returns its handle (never 0).
-    pub fn insert(&self, buf: Vec<u8>) -> u64 {
+    /// Stores a rendered buffer of inode `ino` and returns its handle (never 0).
+    pub fn insert(&self, ino: u64, buf: Vec<u8>) -> u64 {
         let h = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(h, Open { buf, read: false });
+        self.lock().insert(
+            h,
+            Open {
+                ino,
+                buf,
+                read: false,
+            },
+        );
         h
+    }
+
+    /// Whether `h` is a handle of this process for inode `ino`. A file opened under a previous
+    /// worker keeps its handle number; this worker renders it afresh and adopts the number.
+    pub fn knows(&self, h: u64, ino: u64) -> bool {
+        self.lock().get(&h).is_some_and(|o| o.ino == ino)
+    }
+
+    /// Stores `buf` under an existing handle number `h` (see [`Handles::knows`]).
+    pub fn adopt(&self, h: u64, ino: u64, buf: Vec<u8>) {
+        self.lock().insert(
+            h,
+            Open {
+                ino,
+                buf,
+                read: false,
+            },
+        );
     }
 
     /// Whether a read at `offset` must re-render: a rewind to 0 after the content was read.
@@ -120,7 +175,7 @@ mod tests {
         let hs = Handles::default();
         let mut b = hs.buffer();
         b.extend_from_slice(b"abc");
-        let h = hs.insert(b);
+        let h = hs.insert(7, b);
         assert_eq!(
             hs.with_window(h, 1, 10, |w| w.to_vec()),
             Some(b"bc".to_vec())
@@ -136,5 +191,13 @@ mod tests {
         assert_eq!(hs.with_window(h, 0, 1, |w| w.len()), None);
         assert!(hs.buffer().capacity() >= 3);
         assert_eq!(hs.open_count(), 0);
+        assert!(!hs.knows(h, 7));
+        hs.adopt(h, 7, b"new".to_vec());
+        assert!(hs.knows(h, 7) && !hs.knows(h, 8));
+        let other = Handles::default();
+        assert_ne!(
+            other.insert(7, Vec::new()) >> 32,
+            hs.insert(7, Vec::new()) >> 32
+        );
     }
 }

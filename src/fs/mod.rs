@@ -2,11 +2,15 @@
 //! service that mounts and runs worker threads. Nothing outside this module touches
 //! fuse-backend-rs.
 
+mod channel;
 mod handles;
 mod mountpoint;
 mod service;
+pub mod supervisor;
 pub mod table;
+pub mod takeover;
 mod vfs;
+pub mod worker;
 
 pub use mountpoint::fuse_mount_at;
 pub use service::{serve, Config, Service};

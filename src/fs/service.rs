@@ -5,17 +5,16 @@
 //! unmounts, which makes the kernel fail every blocked channel read with ENODEV; then it joins
 //! the workers (Stopped).
 
+use super::channel::run_channel;
 use super::mountpoint;
 use super::vfs::{Stats, VprocFs};
 use crate::render::load::Sampler;
 use crate::render::Renderer;
 use fuse_backend_rs::api::server::Server;
-use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, FuseSession, Reader};
+use fuse_backend_rs::transport::FuseSession;
 use nix::errno::Errno;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -59,7 +58,7 @@ pub enum Error {
     },
 }
 
-fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
+pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
     move |e| Error::Sys {
         what,
         source: e.into(),
@@ -110,7 +109,7 @@ impl Service {
             let bufsize = svc.session.bufsize();
             let handle = std::thread::Builder::new()
                 .name(format!("vproc:fuse-{i}"))
-                .spawn(move || worker(&server, &dev, &stop, bufsize))
+                .spawn(move || run_channel(&server, &dev, &stop, &AtomicUsize::new(0), bufsize))
                 .map_err(|source| Error::Sys {
                     what: "spawning a worker thread",
                     source,
@@ -151,46 +150,6 @@ impl std::fmt::Debug for Service {
             .field("mountpoint", &self.mountpoint)
             .field("workers", &self.workers.len())
             .finish()
-    }
-}
-
-/// One channel's request loop: a blocking read on the worker's own cloned fd, so the kernel
-/// wakes exactly one idle worker per request (polling would wake them all). The loop ends when
-/// the mount goes away (ENODEV) or, at a request boundary, when `stop` is set and a signal has
-/// interrupted the read.
-fn worker(server: &Server<VprocFs>, dev: &File, stop: &AtomicBool, bufsize: usize) {
-    let mut rbuf = vec![0u8; bufsize];
-    let mut wbuf = vec![0u8; bufsize];
-    while !stop.load(Ordering::Acquire) {
-        let n = match nix::unistd::read(dev, &mut rbuf) {
-            Ok(n) => n,
-            // Interrupted (by the stop signal, or the request was aborted by its caller).
-            Err(Errno::EINTR | Errno::ENOENT | Errno::EAGAIN) => continue,
-            // Unmounted.
-            Err(Errno::ENODEV) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "reading /dev/fuse failed; worker exits");
-                return;
-            }
-        };
-        let reader = match Reader::<()>::from_fuse_buffer(FuseBuf::new(&mut rbuf[..n])) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "malformed FUSE request");
-                continue;
-            }
-        };
-        let writer = match FuseDevWriter::<()>::new(dev.as_raw_fd(), &mut wbuf) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "FUSE reply buffer");
-                continue;
-            }
-        };
-        if let Err(e) = server.handle_message(reader, writer.into(), None, None) {
-            // A reply to a caller that was interrupted meanwhile fails with ENOENT: harmless.
-            tracing::debug!(error = %e, "FUSE request not answered");
-        }
     }
 }
 

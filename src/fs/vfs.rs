@@ -156,7 +156,7 @@ impl FileSystem for VprocFs {
         self.stats.opens.fetch_add(1, Ordering::Relaxed);
         let mut buf = self.handles.buffer();
         self.render(view, ctx, &mut buf);
-        let h = self.handles.insert(buf);
+        let h = self.handles.insert(ino, buf);
         Ok((Some(h), OpenOptions::DIRECT_IO, None))
     }
 
@@ -171,10 +171,16 @@ impl FileSystem for VprocFs {
         _lock_owner: Option<u64>,
         _flags: u32,
     ) -> io::Result<usize> {
-        if self.handles.is_rewind(h, offset) {
-            if let Kind::View(view) = node_of(ino)?.kind {
-                self.handles.rerender(h, |buf| self.render(view, ctx, buf));
-            }
+        let Kind::View(view) = node_of(ino)?.kind else {
+            return Err(errno(libc::EISDIR));
+        };
+        if !self.handles.knows(h, ino) {
+            // Opened under a previous worker (restart or upgrade): render for this reader now.
+            let mut buf = self.handles.buffer();
+            self.render(view, ctx, &mut buf);
+            self.handles.adopt(h, ino, buf);
+        } else if self.handles.is_rewind(h, offset) {
+            self.handles.rerender(h, |buf| self.render(view, ctx, buf));
         }
         self.handles
             .with_window(h, offset, size, |bytes| w.write(bytes))

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Stall benchmark: K readers (one per cgroup) read meminfo in a loop while the daemon is
+# upgraded N times (`vproc upgrade`) and then has its worker SIGKILLed N times. For each event,
+# the stall is the longest read that overlapped it; prints p50/p99/max per kind and the
+# throughput dip (reads per 100 ms at the event's worst bin, against the run's median bin).
+#
+#   benches/restart.sh [--events 20] [--readers 4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=20
+K=4
+while [ $# -gt 0 ]; do
+  case $1 in
+    --events) EVENTS=$2; shift ;;
+    --readers) K=$2; shift ;;
+    *) echo "usage: $0 [--events N] [--readers K]" >&2; exit 2 ;;
+  esac
+  shift
+done
+. benches/lib.sh
+
+cargo build --release --quiet
+gcc -O2 -o "$work/reader" benches/reader.c
+VPROC=$PWD/target/release/vproc
+make_cgroups "$K"
+start_daemon vproc "$VPROC" serve
+mnt=${ROOT[vproc]}
+status_file=$(ls /run/vproc/serve/*"$(basename "$work")"*mnt-vproc.status)
+
+secs=$((EVENTS * 2 * 3 / 10 + 4))
+for i in $(seq 1 "$K"); do
+  sh -c "$(join_script "$i")exec $work/reader $mnt/proc/meminfo $secs - ts" > "$work/out-$i" &
+  pids+=($!)
+done
+sleep 1
+: > "$work/events"
+for _ in $(seq 1 "$EVENTS"); do
+  s=$(date +%s%N); "$VPROC" upgrade "$mnt" > /dev/null; e=$(date +%s%N)
+  echo "upgrade $s $e" >> "$work/events"; sleep 0.1
+done
+for _ in $(seq 1 "$EVENTS"); do
+  gen=$(awk '/generation/{print $2}' "$status_file")
+  w=$(awk '/worker/{print $2}' "$status_file")
+  s=$(date +%s%N); kill -KILL "$w"
+  while [ "$(awk '/generation/{print $2}' "$status_file" 2>/dev/null)" = "$gen" ]; do sleep 0.001; done
+  e=$(date +%s%N)
+  echo "crash $s $e" >> "$work/events"; sleep 0.1
+done
+wait "${pids[@]:$((${#pids[@]} - K))}"
+for i in $(seq 1 "$K"); do tail -n +2 "$work/out-$i"; done | sort -n > "$work/reads"
+total=0; errors=0
+for i in $(seq 1 "$K"); do read -r o e _ < "$work/out-$i"; total=$((total + o)); errors=$((errors + e)); done
+
+# Per event: the longest read overlapping it, and the emptiest 100 ms bin it touched.
+awk -v bin=100000000 '
+  FILENAME == ARGV[1] { kind[NR] = $1; s[NR] = $2; e[NR] = $3 + 100000000; n = NR; next }
+  {
+    start = $1; end = $1 + $2
+    bins[sprintf("%.0f", int(end / bin))]++
+    for (i = 1; i <= n; i++) if (start <= e[i] && end >= s[i] && $2 > worst[i]) worst[i] = $2
+  }
+  END {
+    for (b in bins) print "BIN", bins[b]
+    for (i = 1; i <= n; i++) {
+      mn = -1
+      for (b = int(s[i] / bin); b <= int(e[i] / bin); b++) { key = sprintf("%.0f", b); c = (key in bins) ? bins[key] : 0; if (mn < 0 || c < mn) mn = c }
+      print "EV", kind[i], worst[i] / 1e6, mn
+    }
+  }' "$work/events" "$work/reads" > "$work/summary"
+median=$(awk '$1 == "BIN" {print $2}' "$work/summary" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+echo "| event | runs | stall p50 ms | stall p99 ms | stall max ms | worst 100 ms bin / median bin |"
+echo "|---|---:|---:|---:|---:|---:|"
+for kind in upgrade crash; do
+  awk -v k="$kind" '$1 == "EV" && $2 == k {print $3, $4}' "$work/summary" | sort -n |
+    awk -v k="$kind" -v med="$median" '{ st[NR] = $1; if (NR == 1 || $2 < dip) dip = $2 }
+      END { printf "| %s | %d | %.2f | %.2f | %.2f | %.2f |\n", k, NR, st[int((NR + 1) / 2)], st[int((NR * 99 + 99) / 100)], st[NR], dip / med }'
+done
+echo
+echo "reads: $total, failed: $errors, median reads per 100 ms: $median"

@@ -355,12 +355,30 @@ impl Supervisor {
                     tracing::warn!(status = ?st, "worker died; starting a new one");
                     // Requests it had taken are queued again before the new worker reads.
                     if let Err(e) = takeover::resend(&self.conn) {
-                        tracing::warn!(error = %e, "FUSE_NOTIFY_RESEND failed: requests the dead worker held get an error (kernel older than 6.9?)");
+                        tracing::warn!(error = %e, "FUSE_NOTIFY_RESEND failed (kernel older than 6.9?): the requests the dead worker held fail with ECONNABORTED");
+                        self.renew_channels();
                     }
                     self.respawn();
                 }
                 Ok(_) => {}
             }
+        }
+    }
+
+    /// Replaces the channels with fresh clones. Closing the old ones (the dead worker's copies
+    /// are gone) makes the kernel end the requests still held on them with ECONNABORTED,
+    /// instead of leaving their callers waiting forever.
+    fn renew_channels(&mut self) {
+        let fresh = (0..self.channels.len())
+            .map(|_| {
+                let c = clone_channel(&self.conn)?;
+                inheritable(&c)?;
+                Ok(c)
+            })
+            .collect::<std::io::Result<Vec<File>>>();
+        match fresh {
+            Ok(f) => self.channels = f,
+            Err(e) => tracing::error!(error = %e, "cloning fresh channels; keeping the old ones"),
         }
     }
 

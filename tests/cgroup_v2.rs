@@ -419,3 +419,38 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
     let after = std::fs::read_to_string(d.mnt.join("proc/uptime")).unwrap();
     assert!(!after.is_empty());
 }
+
+#[test]
+fn crun_runs_the_hook_on_v2() {
+    require!(is_v2_host(), "v2 host");
+    // crun refuses the dev machine's hybrid layout (tests/engines.rs); the lane brings it here.
+    if Command::new("crun").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("VPROC_LANE").is_none(),
+            "the lane must include crun"
+        );
+        eprintln!("skipped: crun is not installed");
+        return;
+    }
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let b = common::bundle("crun", dir.path(), &d.mnt);
+    let id = format!("vproc-test-crun-{}", std::process::id());
+    // The VM runs from its initramfs, which cannot be pivoted away from.
+    let out = Command::new("crun")
+        .args(["run", "--no-pivot", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new("crun")
+        .args(["delete", "--force", &id])
+        .output();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "crun: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "MemTotal:         262144 kB\n0\n");
+}

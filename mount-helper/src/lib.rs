@@ -13,6 +13,7 @@
 
 mod error;
 mod ns;
+pub mod oci_hook;
 pub mod print;
 mod sys;
 mod views;

@@ -50,6 +50,17 @@ enum Command {
         #[arg(long, default_value = DEFAULT_SOURCE)]
         source: PathBuf,
     },
+    /// OCI hook (createContainer stage): reads the OCI state on stdin and binds the views into
+    /// the container's rootfs.
+    OciHook {
+        /// Where vproc serves the views.
+        #[arg(long, default_value = DEFAULT_SOURCE)]
+        source: PathBuf,
+        /// Exit 0 (with a note on stderr) when the views cannot be put in, so the container
+        /// starts without them instead of failing.
+        #[arg(long)]
+        optional: bool,
+    },
     /// Print the mounts to paste into a runtime config.
     Print {
         /// docker, podman, oci or kubernetes.
@@ -68,6 +79,26 @@ enum Target {
         /// A process of the container.
         pid: u32,
     },
+}
+
+fn oci_hook(source: &std::path::Path, optional: bool) -> ExitCode {
+    use std::io::Read;
+    let mut state = Vec::new();
+    let result = std::io::stdin()
+        .read_to_end(&mut state)
+        .map_err(|e| vproc_mount::oci_hook::HookError::Input(format!("reading stdin: {e}")))
+        .and_then(|_| vproc_mount::oci_hook::run(&state, source));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if optional => {
+            eprintln!("vproc-mount: views not added (optional): {e}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vproc-mount: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(args: Args) -> Result<(), vproc_mount::Error> {
@@ -110,12 +141,18 @@ fn run(args: Args) -> Result<(), vproc_mount::Error> {
             }
         }
         Command::Print { format, source } => print!("{}", print::render(format, &source)),
+        // Handled in main: its failures have their own exit policy (--optional).
+        Command::OciHook { .. } => {}
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = Args::parse();
+    if let Command::OciHook { source, optional } = &args.command {
+        return oci_hook(source, *optional);
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vproc-mount: {e}");

@@ -361,3 +361,63 @@ pub fn run_in(cg: &TestCgroup, script: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The `vproc-mount` binary: `$VPROC_MOUNT_BIN` (in the VM lane), else next to vproc's.
+pub fn vproc_mount_bin() -> PathBuf {
+    std::env::var_os("VPROC_MOUNT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_BIN_EXE_vproc")).with_file_name("vproc-mount"))
+}
+
+/// A busybox root filesystem (reads use `head`: busybox `cat` uses sendfile, see docs/serve.md).
+pub fn rootfs(dir: &Path) -> Option<PathBuf> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let root = dir.join("rootfs");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
+    for t in ["sh", "head", "cat"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(t)).unwrap();
+    }
+    Some(root)
+}
+
+pub const SCRIPT: &str = "head -1 /proc/meminfo; head -1 /sys/devices/system/cpu/online";
+
+/// An OCI bundle for `runtime spec`, limited to 256 MiB and CPU 0, with the hook.
+pub fn bundle(runtime: &str, dir: &Path, source: &Path) -> PathBuf {
+    rootfs(dir).unwrap();
+    let out = Command::new(runtime)
+        .arg("spec")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{runtime} spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["process"]["terminal"] = false.into();
+    c["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
+    c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
+    c["linux"]["resources"] =
+        serde_json::json!({"memory": {"limit": 268435456}, "cpu": {"cpus": "0", "mems": "0"}});
+    // Relative: under the runtime's own cgroup in each hierarchy.
+    c["linux"]["cgroupsPath"] = format!(
+        "vproc-test-{runtime}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+    .into();
+    c["hooks"] = serde_json::json!({"createContainer": [{
+        "path": vproc_mount_bin(),
+        "args": ["vproc-mount", "oci-hook", "--source", source],
+    }]});
+    std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    dir.to_owned()
+}

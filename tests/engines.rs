@@ -1,0 +1,250 @@
+//! vproc under real container engines from Debian's packages: the OCI hook
+//! (`vproc-mount oci-hook`, createContainer stage) with runc and crun running a bundle whose
+//! config carries the hook, and podman with the shipped hooks.d file and the annotation.
+
+mod common;
+
+use common::{bundle, rootfs, Daemon, SCRIPT};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn helper() -> PathBuf {
+    common::vproc_mount_bin()
+}
+
+fn run_bundle(runtime: &str) {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-bundle")
+        .tempdir()
+        .unwrap();
+    let id = format!("vproc-test-{runtime}-{}", std::process::id());
+    let b = bundle(runtime, dir.path(), &d.mnt);
+    let out = Command::new(runtime)
+        .args(["run", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new(runtime)
+        .args(["delete", "--force", &id])
+        .output();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{runtime}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "MemTotal:         262144 kB\n0\n", "{runtime}");
+}
+
+#[test]
+fn runc_runs_the_hook() {
+    require_real_cgroups!();
+    if !have("runc") || rootfs(tempfile::tempdir().unwrap().path()).is_none() {
+        eprintln!(
+            "skipped: runc or busybox is not installed (apt-get install runc busybox-static)"
+        );
+        return;
+    }
+    run_bundle("runc");
+}
+
+/// crun 1.8 refuses hybrid hosts whose cgroup2 mount lists any controller ("cgroups in hybrid
+/// mode not supported"), as this dev machine's does (hugetlb), even without a cgroup manager.
+fn crun_refuses_this_host() -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .is_ok_and(|c| !c.trim().is_empty())
+}
+
+#[test]
+fn crun_runs_the_hook() {
+    require_real_cgroups!();
+    if !have("crun") || rootfs(tempfile::tempdir().unwrap().path()).is_none() {
+        eprintln!(
+            "skipped: crun or busybox is not installed (apt-get install crun busybox-static)"
+        );
+        return;
+    }
+    if crun_refuses_this_host() {
+        eprintln!(
+            "skipped: crun refuses hybrid hosts with a cgroup2 controller; the VM lane runs it"
+        );
+        return;
+    }
+    run_bundle("crun");
+}
+
+#[test]
+fn hook_refuses_without_a_daemon_unless_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rootfs/proc")).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"root": {"path": "rootfs"}, "mounts": []}"#,
+    )
+    .unwrap();
+    let state = format!(
+        r#"{{"ociVersion": "1.0.2", "id": "x", "status": "creating", "pid": 1, "bundle": "{}"}}"#,
+        dir.path().display()
+    );
+    let run = |extra: &[&str]| {
+        let mut c = Command::new(helper())
+            .args(["oci-hook", "--source", "/nonexistent/vproc"])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(state.as_bytes()).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let strict = run(&[]);
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(run(&["--optional"]).status.success());
+    assert!(
+        !dir.path().join("rootfs/proc/meminfo").exists(),
+        "nothing created"
+    );
+}
+
+#[test]
+fn podman_with_the_hooks_dir_and_annotation() {
+    require_real_cgroups!();
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-podman")
+        .tempdir()
+        .unwrap();
+    if !have("podman") || rootfs(dir.path()).is_none() {
+        eprintln!(
+            "skipped: podman or busybox is not installed (apt-get install podman busybox-static)"
+        );
+        return;
+    }
+    let d = Daemon::start(&[]);
+    // The shipped hooks.d file, pointed at this build and this daemon.
+    let hooks = dir.path().join("hooks.d");
+    std::fs::create_dir(&hooks).unwrap();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/oci-hooks.d/vproc.json"
+    ))
+    .unwrap();
+    let hook = shipped
+        .replace(
+            "/usr/local/bin/vproc-mount",
+            &helper().display().to_string(),
+        )
+        .replace("/var/lib/vproc", &d.mnt.display().to_string());
+    std::fs::write(hooks.join("vproc.json"), hook).unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let memcg = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+        .unwrap_or("/".into());
+    let name = format!("vproc-test-podman-{}", std::process::id());
+    // podman's cgroupfs manager takes one absolute parent for every hierarchy: under this
+    // test's memory cgroup, which lies under its own cgroup in the others (their root). The
+    // levels it creates on the way are removed afterwards.
+    let parent = format!("{}/{name}", memcg.trim_end_matches('/'));
+    let _litter = Litter::before(&parent);
+    let store = dir.path().join("storage");
+    let out = Command::new("podman")
+        .args(["--cgroup-manager", "cgroupfs", "--root"])
+        .arg(store.join("root"))
+        .arg("--runroot")
+        .arg(store.join("run"))
+        // runc: crun 1.8 refuses this hybrid host (see crun_runs_the_hook). The limits: this
+        // host's hard limits are below podman's defaults, which it may not raise.
+        .args([
+            "run",
+            "--rm",
+            "--runtime",
+            "runc",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--hooks-dir",
+        ])
+        .arg(&hooks)
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args([
+            "--annotation",
+            "io.vproc.enable=true",
+            "--memory",
+            "256m",
+            "--cpuset-cpus",
+            "0",
+        ])
+        .args(["--cgroup-parent", &parent])
+        .arg("--rootfs")
+        .arg(dir.path().join("rootfs"))
+        .args(["sh", "-c", SCRIPT])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "podman: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "MemTotal:         262144 kB\n0\n");
+}
+
+/// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy;
+/// on drop, the ones that did not exist before are removed (deepest first, only when empty).
+struct Litter {
+    created: Vec<PathBuf>,
+}
+
+impl Litter {
+    fn before(parent: &str) -> Litter {
+        let mut levels = Vec::new();
+        let mut p = PathBuf::from("/");
+        for part in Path::new(parent).components().skip(1) {
+            p.push(part);
+            levels.push(p.clone());
+        }
+        let mut created = Vec::new();
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            for l in &levels {
+                let d = h.path().join(l.strip_prefix("/").unwrap());
+                if !d.exists() {
+                    created.push(d);
+                }
+            }
+        }
+        Litter { created }
+    }
+}
+
+impl Drop for Litter {
+    fn drop(&mut self) {
+        for d in self.created.iter().rev() {
+            // The engine's own sub-cgroups (conmon, libpod-*) below a level we own go first.
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The shipped deployment files: Kubernetes manifests checked against the Kubernetes object
+//! schema (the official Python client's models, tests/k8s/validate.py), the systemd unit with
+//! `systemd-analyze verify`, and the OCI hooks.d files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Whether a tool this test needs is missing; in CI (`CI` set) that is a failure.
+fn missing(what: &str, ok: bool) -> bool {
+    if ok {
+        return false;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install {what}");
+    eprintln!("skipped: {what} is not installed");
+    true
+}
+
+fn python_has_kubernetes() -> bool {
+    Command::new("python3")
+        .args(["-c", "import kubernetes, yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn kubernetes_manifests_match_the_schema() {
+    if missing(
+        "the Python kubernetes client (pip install kubernetes)",
+        python_has_kubernetes(),
+    ) {
+        return;
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(root().join("deploy/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    assert!(files.len() >= 3);
+    let out = Command::new("python3")
+        .arg(root().join("tests/k8s/validate.py"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(", 0 error(s)"), "{text}");
+    // The validator does reject what the schema forbids.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let ds = std::fs::read_to_string(root().join("deploy/kubernetes/daemonset.yaml")).unwrap();
+    std::fs::write(
+        &bad,
+        ds.replace("hostPID: true", "hostPID: true\n      hostPIDs: true")
+            .replace("mountPropagation: Bidirectional", "mountPropagation: 7"),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(root().join("tests/k8s/validate.py"))
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("hostPIDs: not a field of V1PodSpec"),
+        "{text}"
+    );
+    assert!(text.contains("mountPropagation: expected str"), "{text}");
+}
+
+#[test]
+fn pod_volumes_are_what_the_helper_prints() {
+    let printed =
+        Command::new(Path::new(env!("CARGO_BIN_EXE_vproc")).with_file_name("vproc-mount"))
+            .args(["print", "--format", "kubernetes"])
+            .output()
+            .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    let pod = std::fs::read_to_string(root().join("deploy/kubernetes/pod-volumes.yaml")).unwrap();
+    for line in printed
+        .lines()
+        .filter(|l| l.contains("path:") || l.contains("mountPath:"))
+    {
+        let value = line.split(": ").nth(1).unwrap();
+        assert!(pod.contains(value), "pod-volumes.yaml lacks {value}");
+    }
+}
+
+#[test]
+fn systemd_unit_verifies() {
+    let have = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if missing("systemd-analyze (apt-get install systemd)", have) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(root().join("deploy/systemd/vproc.service")).unwrap();
+    // Verified against this build: the shipped path is where an install puts it.
+    let unit = unit.replace("/usr/local/bin/vproc", env!("CARGO_BIN_EXE_vproc"));
+    for key in [
+        "Type=notify",
+        "FileDescriptorStoreMax=1",
+        "OOMScoreAdjust=-1000",
+        "ExecReload=",
+        "Before=docker.service",
+    ] {
+        assert!(unit.contains(key), "the unit must set {key}");
+    }
+    let path = dir.path().join("vproc.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let msgs =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    // Units named in Before= need not exist on this machine.
+    let real: Vec<&str> = msgs
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("not found"))
+        .collect();
+    assert!(out.status.success() && real.is_empty(), "{msgs}");
+}
+
+#[test]
+fn oci_hooks_d_files_follow_schema_1_0_0() {
+    for (file, when) in [
+        ("vproc.json", "annotations"),
+        ("vproc-always.json", "always"),
+    ] {
+        let text = std::fs::read(root().join("deploy/oci-hooks.d").join(file)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(v["version"], "1.0.0", "{file}");
+        assert_eq!(
+            v["stages"],
+            serde_json::json!(["createContainer"]),
+            "{file}"
+        );
+        assert!(
+            v["hook"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("/vproc-mount"),
+            "{file}"
+        );
+        assert_eq!(v["hook"]["args"][1], "oci-hook", "{file}");
+        assert!(v["when"].get(when).is_some(), "{file}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("deploy/oci-hooks.d/vproc.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["when"]["annotations"]["^io\\.vproc\\.enable$"], "^true$");
+}

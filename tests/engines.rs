@@ -248,3 +248,46 @@ impl Drop for Litter {
         }
     }
 }
+
+#[test]
+fn hook_leaves_files_the_config_mounts() {
+    require_real_cgroups!();
+    let d = Daemon::start(&[]);
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-hook")
+        .tempdir()
+        .unwrap();
+    let proc_dir = dir.path().join("rootfs/proc");
+    std::fs::create_dir_all(&proc_dir).unwrap();
+    for f in ["meminfo", "cpuinfo"] {
+        std::fs::write(proc_dir.join(f), "original\n").unwrap();
+    }
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"root": {"path": "rootfs"}, "mounts": [{"destination": "/proc/meminfo", "type": "bind", "source": "/somewhere"}]}"#,
+    )
+    .unwrap();
+    let state = format!(
+        r#"{{"ociVersion": "1.0.2", "id": "x", "status": "creating", "pid": 1, "bundle": "{}"}}"#,
+        dir.path().display()
+    );
+    let mut c = Command::new(helper())
+        .args(["oci-hook", "--source"])
+        .arg(&d.mnt)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(state.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success());
+    // This test ran the hook in its own mount namespace: undo the bind on the way out.
+    let cpuinfo = proc_dir.join("cpuinfo");
+    let bound = std::fs::read_to_string(&cpuinfo).unwrap();
+    let _ = nix::mount::umount2(&cpuinfo, nix::mount::MntFlags::MNT_DETACH);
+    assert!(bound.starts_with("processor"), "cpuinfo gets the view");
+    assert_eq!(
+        std::fs::read_to_string(proc_dir.join("meminfo")).unwrap(),
+        "original\n",
+        "the config's own mount is left alone"
+    );
+}

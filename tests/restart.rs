@@ -387,3 +387,42 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
     drop(b);
     drop(container);
 }
+
+#[test]
+fn a_broken_new_binary_leaves_the_old_one_serving() {
+    require_real_cgroups!();
+    // The daemon runs from a copy that the "upgrade" then replaces with garbage.
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-")
+        .tempdir()
+        .unwrap();
+    let bin = dir.path().join("vproc");
+    std::fs::copy(vproc_bin(), &bin).unwrap();
+    let mnt = dir.path().join("mnt");
+    let mut daemon = Proc(Command::new(&bin).arg("serve").arg(&mnt).spawn().unwrap());
+    let before = status(&mnt);
+    std::fs::remove_file(&bin).unwrap();
+    std::fs::write(&bin, "not an executable").unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = Command::new(vproc_bin())
+        .args(["upgrade", "--timeout", "2"])
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let after = status(&mnt);
+    assert_eq!(
+        (after.supervisor, after.worker, after.generation),
+        (before.supervisor, before.worker, before.generation)
+    );
+    assert!(std::fs::read_to_string(mnt.join("proc/meminfo"))
+        .unwrap()
+        .starts_with("MemTotal:"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.0.wait().unwrap().success());
+    assert!(!is_mounted(&mnt));
+}

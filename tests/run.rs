@@ -508,3 +508,59 @@ fn mount_helper_fixes_a_container_started_without_views() {
     // SIGTERM reaches `sleep` (killed: 143), and vproc run cleans up.
     assert_eq!(child.term(), Some(143));
 }
+
+#[test]
+fn network_sys_and_a_running_daemons_views() {
+    require_real_cgroups!();
+    // --net none: a new namespace with only loopback, and it is up.
+    let net = stdout(&[
+        "--",
+        "sh",
+        "-c",
+        "ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags",
+    ]);
+    let lines: Vec<&str> = net.lines().collect();
+    assert_eq!(lines[0], "lo", "{net}");
+    let flags = u32::from_str_radix(lines[2].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP: {net}");
+    // --net host: the host's interfaces.
+    let host_ifs = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let seen = stdout(&[
+        "--net",
+        "host",
+        "--",
+        "sh",
+        "-c",
+        "ls /sys/class/net | wc -l",
+    ]);
+    assert_eq!(seen.trim().parse::<usize>().unwrap(), host_ifs);
+    // /sys is read-only.
+    let ro = output(&[
+        "--",
+        "sh",
+        "-c",
+        "echo 1 > /sys/kernel/mm/transparent_hugepage/enabled",
+    ]);
+    assert!(!ro.status.success());
+    assert!(
+        String::from_utf8_lossy(&ro.stderr).contains("Read-only file system"),
+        "{}",
+        String::from_utf8_lossy(&ro.stderr)
+    );
+    // --views DIR: a running vproc serve's views.
+    let d = Daemon::start(&[]);
+    let mnt = d.mnt.to_str().unwrap();
+    let m = stdout(&[
+        "--views",
+        mnt,
+        "--memory",
+        "192m",
+        "--",
+        "head",
+        "-1",
+        "/proc/meminfo",
+    ]);
+    assert_eq!(m, "MemTotal:         196608 kB\n");
+    let gone = output(&["--views", "/nonexistent/views", "--", "true"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
+}

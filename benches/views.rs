@@ -114,5 +114,24 @@ fn resolution(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, renderers, whole_render, resolution);
+/// The load sampler's cost: one sample of this process's own cgroup (every task's state).
+fn load_sample(c: &mut Criterion) {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(path) = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+    else {
+        return;
+    };
+    let dir = Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'));
+    if !dir.join("tasks").exists() {
+        return;
+    }
+    let n = vproc::render::load::count_tasks(&dir, Path::new("/proc")).total;
+    c.bench_function(&format!("loadavg/count_tasks-{n}-tasks"), |b| {
+        b.iter(|| vproc::render::load::count_tasks(black_box(&dir), Path::new("/proc")))
+    });
+}
+
+criterion_group!(benches, renderers, whole_render, resolution, load_sample);
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{vproc_bin, Daemon};
+use common::{line, vproc_bin, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -95,12 +95,6 @@ fn sh(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn line<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in\n{text}"))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{children, wait_for, Proc, TestCgroup};
+use common::{children, line, wait_for, Proc, TestCgroup};
 use std::process::Command;
 use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::Hierarchies;
@@ -19,10 +19,6 @@ fn render(r: &Renderer, view: ViewId, pid: u32) -> String {
     let mut out = Vec::new();
     assert_eq!(r.render(view, pid, &mut out), Served::Container);
     String::from_utf8(out).unwrap()
-}
-
-fn line<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines().find(|l| l.starts_with(key)).unwrap()
 }
 
 #[test]

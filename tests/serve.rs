@@ -3,16 +3,10 @@
 
 mod common;
 
-use common::{run_in, wait_for, Daemon, Proc, TestCgroup};
+use common::{line, run_in, wait_for, Daemon, Proc, TestCgroup};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn line<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines()
-        .find(|l| l.starts_with(key))
-        .unwrap_or_else(|| panic!("no {key} in\n{text}"))
-}
 
 #[test]
 fn limited_cgroup_reads_its_own_values() {

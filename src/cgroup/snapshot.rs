@@ -269,14 +269,33 @@ fn read_pids(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<PidsSnapshot> {
 }
 
 /// The smallest value of `name` over the cgroup and its ancestors, `None` if no level sets
-/// one. The cgroup's own file must exist; an ancestor without it (a v2 root) is skipped.
+/// one.
 pub(crate) fn min_over_ancestors(
     d: &CgroupDir,
     name: &str,
     buf: &mut Vec<u8>,
     parse: fn(&[u8]) -> std::result::Result<Option<u64>, ParseError>,
 ) -> Result<Option<u64>> {
-    let mut min: Option<u64> = None;
+    tightest_over_ancestors(
+        d,
+        name,
+        buf,
+        |_, path, bytes| files::parsed(path, parse(bytes)),
+        |a, b| a < b,
+    )
+}
+
+/// The tightest value of `name` over the cgroup and its ancestors, `None` if no level sets
+/// one. The cgroup's own file must exist; an ancestor without it (a v2 root) is skipped.
+/// `level` turns one level's file (its directory, path and bytes) into the value it sets.
+pub(crate) fn tightest_over_ancestors<T>(
+    d: &CgroupDir,
+    name: &str,
+    buf: &mut Vec<u8>,
+    mut level: impl FnMut(&Path, &Path, &[u8]) -> Result<Option<T>>,
+    tighter: impl Fn(&T, &T) -> bool,
+) -> Result<Option<T>> {
+    let mut best: Option<T> = None;
     for (depth, dir) in d.self_and_ancestors().enumerate() {
         let path = dir.join(name);
         match files::read_into(&path, buf) {
@@ -284,11 +303,13 @@ pub(crate) fn min_over_ancestors(
             Err(e) if depth > 0 && is_missing(&e) => continue,
             Err(e) => return Err(e),
         }
-        if let Some(v) = files::parsed(&path, parse(buf))? {
-            min = Some(min.map_or(v, |m| m.min(v)));
+        if let Some(v) = level(dir, &path, buf)? {
+            if best.as_ref().is_none_or(|b| tighter(&v, b)) {
+                best = Some(v);
+            }
         }
     }
-    Ok(min)
+    Ok(best)
 }
 
 /// The first non-empty CPU list among `names`, in the cgroup or else its nearest ancestor.

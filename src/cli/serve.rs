@@ -18,17 +18,8 @@ pub struct ServeArgs {
     /// Where to mount the views (created if missing).
     #[arg(default_value = "/var/lib/vproc")]
     mountpoint: PathBuf,
-    /// Worker threads, each with its own /dev/fuse channel [default: 2 per CPU, 2 to 16].
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Judge every reader by its own cgroup instead of its pid namespace's init (Kubernetes
-    /// pods with shareProcessNamespace).
-    #[arg(long)]
-    per_caller: bool,
-    /// How long host files and cgroup values may be reused between reads, in milliseconds
-    /// (0: read them for every open).
-    #[arg(long, default_value_t = 100)]
-    cache_ms: u64,
+    #[command(flatten)]
+    view: ViewArgs,
     /// (Upgrade hand-over from a predecessor:) the FUSE connection fd.
     #[arg(long, hide = true, requires_all = ["takeover_channels", "takeover_worker", "takeover_generation"])]
     takeover_conn: Option<i32>,
@@ -52,22 +43,40 @@ pub struct WorkerArgs {
     /// Written to once serving.
     #[arg(long)]
     ready_fd: i32,
+    #[command(flatten)]
+    view: ViewArgs,
+}
+
+/// How views are computed; the supervisor passes the same options to its workers.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Worker threads, each with its own /dev/fuse channel [default: 2 per CPU, 2 to 16].
     #[arg(long)]
     threads: Option<usize>,
+    /// Judge every reader by its own cgroup instead of its pid namespace's init (Kubernetes
+    /// pods with shareProcessNamespace).
     #[arg(long)]
     per_caller: bool,
+    /// How long host files and cgroup values may be reused between reads, in milliseconds
+    /// (0: read them for every open).
     #[arg(long, default_value_t = 100)]
     cache_ms: u64,
 }
 
+impl ViewArgs {
+    fn renderer(&self) -> Result<Renderer, vproc::cgroup::Error> {
+        let mode = if self.per_caller {
+            Mode::PerCaller
+        } else {
+            Mode::Container
+        };
+        Renderer::for_host(mode, std::time::Duration::from_millis(self.cache_ms))
+    }
+}
+
 pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use vproc::fs::takeover::adopt_fuse_fd;
-    let mode = if a.per_caller {
-        Mode::PerCaller
-    } else {
-        Mode::Container
-    };
-    let renderer = Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
+    let renderer = a.view.renderer()?;
     let channels = vproc::fs::supervisor::parse_fds(&a.fds)?
         .into_iter()
         // SAFETY: the supervisor passed these fds to this process for it to own.
@@ -91,18 +100,13 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let mode = if a.per_caller {
-        Mode::PerCaller
-    } else {
-        Mode::Container
-    };
     // Fail here, before mounting, if the cgroup model cannot be read.
-    Renderer::for_host(mode, std::time::Duration::from_millis(a.cache_ms))?;
+    a.view.renderer()?;
     let opts = Options {
         mountpoint: a.mountpoint,
-        threads: a.threads.unwrap_or_else(Config::default_threads),
-        per_caller: a.per_caller,
-        cache_ms: a.cache_ms,
+        threads: a.view.threads.unwrap_or_else(Config::default_threads),
+        per_caller: a.view.per_caller,
+        cache_ms: a.view.cache_ms,
     };
     let start = match (
         a.takeover_conn,

@@ -421,3 +421,10 @@ pub fn bundle(runtime: &str, dir: &Path, source: &Path) -> PathBuf {
     std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
     dir.to_owned()
 }
+
+/// The first line of `text` that starts with `key`.
+pub fn line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no {key} in\n{text}"))
+}

@@ -2,9 +2,9 @@
 //! `cpu.stat` (`usage_usec`, `user_usec`, `system_usec`), which exists in every non-root cgroup
 //! whether or not the cpu controller is enabled.
 
-use crate::cgroup::files::{self, is_missing};
+use crate::cgroup::files;
 use crate::cgroup::parse::{self, parse_u64, ParseError};
-use crate::cgroup::snapshot::read_key_values;
+use crate::cgroup::snapshot::{read_key_values, tightest_over_ancestors};
 use crate::cgroup::{CgroupDir, CpuQuota, CpuUsage, Error, Result};
 
 const MAX: &str = "cpu.max";
@@ -12,21 +12,13 @@ const STAT: &str = "cpu.stat";
 
 /// The tightest `cpu.max` of the cgroup and its ancestors, `None` if none is set.
 pub fn read_quota(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<Option<CpuQuota>> {
-    let mut tightest: Option<CpuQuota> = None;
-    for (depth, dir) in d.self_and_ancestors().enumerate() {
-        let path = dir.join(MAX);
-        match files::read_into(&path, buf) {
-            Ok(()) => {}
-            Err(e) if depth > 0 && is_missing(&e) => continue,
-            Err(e) => return Err(e),
-        }
-        if let Some(q) = files::parsed(&path, parse_cpu_max(buf))? {
-            if tightest.is_none_or(|t| q.is_tighter_than(&t)) {
-                tightest = Some(q);
-            }
-        }
-    }
-    Ok(tightest)
+    tightest_over_ancestors(
+        d,
+        MAX,
+        buf,
+        |_, path, bytes| files::parsed(path, parse_cpu_max(bytes)),
+        CpuQuota::is_tighter_than,
+    )
 }
 
 /// `max 100000` is no limit; `50000 100000` is half a CPU; a lone number uses the default

@@ -61,5 +61,7 @@ start_daemon() {
   for _ in $(seq 100); do [ -e "$mnt/proc/meminfo" ] && break; sleep 0.1; done
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+# A daemon and its children (vproc serve's supervisor and its worker).
+tree() { echo "$1"; cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$' || true; }
+cpu_ticks() { for p in $(tree "$1"); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+rss_kb() { for p in $(tree "$1"); do awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }

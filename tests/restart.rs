@@ -426,3 +426,39 @@ fn a_broken_new_binary_leaves_the_old_one_serving() {
     assert!(daemon.0.wait().unwrap().success());
     assert!(!is_mounted(&mnt));
 }
+
+#[test]
+fn load_averages_continue_across_an_upgrade() {
+    require_real_cgroups!();
+    let d = Daemon::start(&[]);
+    let cg = TestCgroup::new("load-upgrade");
+    let mnt = d.mnt.display().to_string();
+    let read = || common::run_in(&cg, &format!("cat {mnt}/proc/loadavg"));
+    assert!(read().starts_with("0.00 0.00 0.00 "));
+    let _burn = Proc::spawn(Command::new("sh").arg("-c").arg(format!(
+        "{}exec sh -c 'while :; do :; done'",
+        cg.join_script()
+    )));
+    let before = wait_for("a sampled load", || {
+        std::thread::sleep(Duration::from_millis(250));
+        let l = read();
+        (!l.starts_with("0.00 ")).then_some(l)
+    });
+    let out = Command::new(vproc_bin())
+        .arg("upgrade")
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Right after the upgrade, before the new worker's first sample, the average goes on.
+    let after = read();
+    let avg = |l: &str| l.split(' ').next().unwrap().parse::<f64>().unwrap();
+    assert!(
+        avg(&after) >= avg(&before) * 0.8 && avg(&after) > 0.0,
+        "before {before} after {after}"
+    );
+}

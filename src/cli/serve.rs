@@ -43,6 +43,9 @@ pub struct WorkerArgs {
     /// Written to once serving.
     #[arg(long)]
     ready_fd: i32,
+    /// Where load averages are saved for the next worker.
+    #[arg(long)]
+    load_state: Option<PathBuf>,
     #[command(flatten)]
     view: ViewArgs,
 }
@@ -84,7 +87,7 @@ pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
         .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: as above; the ready fd is a pipe's write end for this process alone.
     let ready = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(a.ready_fd) };
-    vproc::fs::worker::run_worker(Arc::new(renderer), channels, ready)?;
+    vproc::fs::worker::run_worker(Arc::new(renderer), channels, ready, a.load_state)?;
     Ok(ExitCode::SUCCESS)
 }
 

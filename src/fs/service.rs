@@ -85,7 +85,7 @@ impl Service {
         session.set_allow_other(true);
         session.mount().map_err(|e| Error::Fuse(e.to_string()))?;
         let stats = Arc::new(Stats::default());
-        let sampler = Sampler::spawn(renderer.clone()).map_err(|source| Error::Sys {
+        let sampler = Sampler::spawn(renderer.clone(), None).map_err(|source| Error::Sys {
             what: "spawning the load sampler",
             source,
         })?;

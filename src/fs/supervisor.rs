@@ -299,6 +299,8 @@ impl Supervisor {
             .arg(fds.join(","))
             .arg("--ready-fd")
             .arg(ready_w.as_raw_fd().to_string())
+            .arg("--load-state")
+            .arg(status_path(&self.opts.mountpoint).with_extension("load"))
             .args(self.opts.args())
             .env_remove("LISTEN_FDS")
             .env_remove("LISTEN_PID")
@@ -436,7 +438,9 @@ impl Supervisor {
     fn stop(mut self, sig: Signal) -> Result<(), Error> {
         tracing::info!(signal = ?sig, "stopping");
         stop_worker(self.worker);
-        let _ = std::fs::remove_file(status_path(&self.opts.mountpoint));
+        let status = status_path(&self.opts.mountpoint);
+        let _ = std::fs::remove_file(status.with_extension("load"));
+        let _ = std::fs::remove_file(status);
         if self.fd_store {
             // systemd holds the connection for the next instance: leave the mount in place.
             std::mem::forget(self.session.take());

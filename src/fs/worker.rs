@@ -26,6 +26,7 @@ pub fn run_worker(
     renderer: Arc<Renderer>,
     channels: Vec<File>,
     mut ready: File,
+    load_state: Option<std::path::PathBuf>,
 ) -> Result<(), Error> {
     // If the supervisor dies, so does its worker (a successor supervisor adopts it via exec,
     // which is not a death).
@@ -36,7 +37,8 @@ pub fn run_worker(
     signals.add(Signal::SIGINT);
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&signals), None)
         .map_err(sys("blocking signals"))?;
-    let _sampler = Sampler::spawn(renderer.clone()).map_err(|source| Error::Sys {
+    // Load averages continue across workers through this file (written after every sample).
+    let _sampler = Sampler::spawn(renderer.clone(), load_state).map_err(|source| Error::Sys {
         what: "spawning the load sampler",
         source,
     })?;

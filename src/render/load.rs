@@ -6,7 +6,7 @@
 use super::{Renderer, StateKey};
 use crate::views::loadavg::LoadAvg;
 use crate::views::stat::ProcCounts;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,6 +89,70 @@ impl Renderer {
             });
         }
     }
+
+    /// Writes the load state of the followed containers to `path` (atomically), so a worker
+    /// that replaces this one continues the averages instead of restarting them from zero.
+    /// One line per container: `start_ticks|- avg1 avg5 avg15 running total last_pid blocked
+    /// cgroup-path`.
+    pub fn save_loads(&self, path: &Path) -> std::io::Result<()> {
+        use std::fmt::Write;
+        let mut text = String::new();
+        {
+            let map = self.states.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, s) in map.iter().filter(|(_, s)| s.load.sampled) {
+                let a = &s.load.avg;
+                let start = k.start_ticks.map_or("-".to_owned(), |t| t.to_string());
+                let _ = writeln!(
+                    text,
+                    "{start} {} {} {} {} {} {} {} {}",
+                    a.avenrun[0],
+                    a.avenrun[1],
+                    a.avenrun[2],
+                    a.running,
+                    a.total,
+                    a.last_pid,
+                    s.load.blocked,
+                    k.cgroup.display()
+                );
+            }
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Loads what [`Renderer::save_loads`] wrote; malformed lines are skipped. The containers
+    /// are followed as if they had just read `loadavg`.
+    pub fn restore_loads(&self, path: &Path) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        for line in text.lines() {
+            let mut f = line.splitn(9, ' ');
+            let start = f.next().map(|v| v.parse::<u64>().ok());
+            let nums: Vec<u64> = f.by_ref().take(7).filter_map(|v| v.parse().ok()).collect();
+            let (Some(start_ticks), [a1, a5, a15, running, total, last_pid, blocked], Some(cgroup)) =
+                (start, nums.as_slice(), f.next())
+            else {
+                continue;
+            };
+            let key = StateKey {
+                cgroup: cgroup.into(),
+                start_ticks,
+            };
+            self.with_state(&key, |s| {
+                s.load.avg = LoadAvg {
+                    avenrun: [*a1, *a5, *a15],
+                    running: *running,
+                    total: *total,
+                    last_pid: *last_pid,
+                };
+                s.load.blocked = *blocked;
+                s.load.sampled = true;
+                s.load.touch();
+            });
+        }
+    }
 }
 
 /// Counts the tasks of a cgroup and its descendants by state.
@@ -157,14 +221,25 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling every [`SAMPLE_PERIOD`].
-    pub fn spawn(renderer: Arc<Renderer>) -> std::io::Result<Sampler> {
+    /// Starts sampling every [`SAMPLE_PERIOD`]; with `state`, restores the load state saved
+    /// there and saves it after every sample.
+    pub fn spawn(renderer: Arc<Renderer>, state: Option<PathBuf>) -> std::io::Result<Sampler> {
+        if let Some(p) = &state {
+            renderer.restore_loads(p);
+        }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("vproc:loadavg".into())
             .spawn(move || loop {
                 match rx.recv_timeout(SAMPLE_PERIOD) {
-                    Err(RecvTimeoutError::Timeout) => renderer.sample_loads(),
+                    Err(RecvTimeoutError::Timeout) => {
+                        renderer.sample_loads();
+                        if let Some(p) = &state {
+                            if let Err(e) = renderer.save_loads(p) {
+                                tracing::debug!(error = %e, "saving the load state");
+                            }
+                        }
+                    }
                     _ => return,
                 }
             })?;
@@ -193,5 +268,64 @@ mod tests {
         assert_eq!(state_of(b"12 (a b) R 1 2"), Some(b'R'));
         assert_eq!(state_of(b"12 (x)) D 1"), Some(b'D'));
         assert_eq!(state_of(b"garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod persist_tests {
+    use super::*;
+    use crate::cgroup::resolve::{Mode, Resolver};
+    use crate::cgroup::Hierarchies;
+    use crate::host::HostRoots;
+
+    fn renderer() -> Renderer {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/dev-machine");
+        let h = Hierarchies::discover_at(&root.join("proc"), &root).unwrap();
+        Renderer::new(
+            Resolver::new(h, Mode::Container).unwrap(),
+            HostRoots::at(&root.join("proc"), &root.join("sys")),
+        )
+    }
+
+    #[test]
+    fn load_state_survives_a_new_renderer() {
+        let a = renderer();
+        let key = StateKey {
+            cgroup: PathBuf::from("/sys/fs/cgroup/cpuacct/my ctr"),
+            start_ticks: Some(60000),
+        };
+        a.with_state(&key, |s| {
+            s.load.avg = LoadAvg {
+                avenrun: [1234, 567, 89],
+                running: 2,
+                total: 9,
+                last_pid: 42,
+            };
+            s.load.blocked = 1;
+            s.load.sampled = true;
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("load");
+        a.save_loads(&file).unwrap();
+        let b = renderer();
+        b.restore_loads(&file);
+        let got = b.with_state(&key, |s| {
+            (s.load.avg, s.load.blocked, s.load.procs().is_some())
+        });
+        assert_eq!(
+            got,
+            (
+                LoadAvg {
+                    avenrun: [1234, 567, 89],
+                    running: 2,
+                    total: 9,
+                    last_pid: 42
+                },
+                1,
+                true
+            )
+        );
+        std::fs::write(&file, "garbage\n- 1 2\n").unwrap();
+        renderer().restore_loads(&file);
     }
 }

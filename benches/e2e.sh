@@ -45,8 +45,8 @@ fi
 
 hz=$(getconf CLK_TCK)
 
-echo "| readers | target | reads/s | p50 µs | p99 µs | daemon CPU µs/read | daemon RSS kB | wrong values |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+echo "| readers | target | reads/s | p50 µs | p99 µs | daemon CPU µs/read | daemon RSS kB | daemon PSS kB | wrong values |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 for k in ${READERS//,/ }; do
   for t in "${targets[@]}"; do
     path=${ROOT[$t]%/}/proc/$FILE
@@ -61,7 +61,7 @@ for k in ${READERS//,/ }; do
       rp+=($!)
     done
     wait "${rp[@]}"
-    after=0; rss=-; [ "$t" = native ] || { after=$(cpu_ticks "${PID[$t]}"); rss=$(rss_kb "${PID[$t]}"); }
+    after=0; rss=-; pss=-; [ "$t" = native ] || { after=$(cpu_ticks "${PID[$t]}"); rss=$(rss_kb "${PID[$t]}"); pss=$(pss_kb "${PID[$t]}"); }
     ops=0; wrong=0
     for i in $(seq 1 "$k"); do
       read -r o _ w < "$work/out-$i"
@@ -72,7 +72,7 @@ for k in ${READERS//,/ }; do
     p50=$(sed -n "$(( (n + 1) / 2 ))p" "$work/lat")
     p99=$(sed -n "$(( (n * 99 + 99) / 100 ))p" "$work/lat")
     if [ "$t" = native ]; then cpu="-"; else cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="$ops" 'BEGIN{printf "%.1f", d / hz * 1e6 / n}'); fi
-    awk -v k="$k" -v t="$t" -v ops="$ops" -v s="$SECONDS_PER" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v rss="$rss" -v w="$wrong" \
-      'BEGIN{printf "| %d | %s | %.0f | %.1f | %.1f | %s | %s | %d |\n", k, t, ops / s, p50 / 1000, p99 / 1000, cpu, rss, w}'
+    awk -v k="$k" -v t="$t" -v ops="$ops" -v s="$SECONDS_PER" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v rss="$rss" -v pss="$pss" -v w="$wrong" \
+      'BEGIN{printf "| %d | %s | %.0f | %.1f | %.1f | %s | %s | %s | %d |\n", k, t, ops / s, p50 / 1000, p99 / 1000, cpu, rss, pss, w}'
   done
 done

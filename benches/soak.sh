@@ -25,15 +25,15 @@ for i in $(seq 1 "$K"); do
   sh -c "$(join_script "$i")exec sh -c 'while :; do for f in proc/meminfo proc/cpuinfo proc/stat proc/uptime proc/loadavg proc/swaps proc/diskstats sys/devices/system/cpu/online; do cat $mnt/\$f > /dev/null; done; done'" &
   pids+=($!)
 done
-echo "| minute | daemon RSS kB | daemon CPU s |"
-echo "|---:|---:|---:|"
+echo "| minute | daemon RSS kB | daemon PSS kB | daemon CPU s |"
+echo "|---:|---:|---:|---:|"
 hz=$(getconf CLK_TCK)
 end=$(( $(date +%s) + MINUTES * 60 ))
 start=$(date +%s)
 while :; do
   now=$(date +%s)
-  awk -v m="$(( (now - start) / 60 )).$(( (now - start) % 60 * 10 / 60 ))" -v r="$(rss_kb "${PID[vproc]}")" -v c="$(cpu_ticks "${PID[vproc]}")" -v hz="$hz" \
-    'BEGIN{printf "| %s | %d | %.1f |\n", m, r, c / hz}'
+  awk -v m="$(( (now - start) / 60 )).$(( (now - start) % 60 * 10 / 60 ))" -v r="$(rss_kb "${PID[vproc]}")" -v p="$(pss_kb "${PID[vproc]}")" -v c="$(cpu_ticks "${PID[vproc]}")" -v hz="$hz" \
+    'BEGIN{printf "| %s | %d | %d | %.1f |\n", m, r, p, c / hz}'
   [ "$now" -ge "$end" ] && break
   sleep 30
 done

@@ -382,10 +382,63 @@ pub fn rootfs(dir: &Path) -> Option<PathBuf> {
     for t in ["sh", "head", "cat"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(t)).unwrap();
     }
+    // procps free and GNU cat, as a distribution image has them (busybox's free uses
+    // sysinfo(2) and its cat sendfile(2), which no view can answer): the host's, with their
+    // libraries at the same paths.
+    for tool in ["/usr/bin/free", "/usr/bin/cat"] {
+        if Path::new(tool).exists() {
+            copy_with_libs(Path::new(tool), &root);
+        }
+    }
     Some(root)
 }
 
-pub const SCRIPT: &str = "head -1 /proc/meminfo; head -1 /sys/devices/system/cpu/online";
+fn copy_with_libs(bin: &Path, root: &Path) {
+    let mut files = vec![bin.to_owned()];
+    if let Ok(out) = Command::new("ldd").arg(bin).output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let path = line
+                .split("=>")
+                .last()
+                .unwrap_or(line)
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            if path.starts_with('/') {
+                files.push(PathBuf::from(path));
+            }
+        }
+    }
+    for f in files {
+        let dst = root.join(f.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        if !dst.exists() {
+            std::fs::copy(&f, &dst).unwrap();
+        }
+    }
+}
+
+/// What a container runs in the engine tests: `free -b` and `cat` where the image has them.
+pub const SCRIPT: &str = "if [ -x /usr/bin/free ]; then /usr/bin/free -b | grep Mem:; /usr/bin/cat /proc/meminfo | head -1; else head -1 /proc/meminfo; fi; head -1 /sys/devices/system/cpu/online";
+
+/// Checks SCRIPT's output for a 256 MiB, CPU 0 container.
+pub fn check_script_output(text: &str) {
+    let lines: Vec<&str> = text.lines().collect();
+    if let Some(mem) = lines.iter().find(|l| l.starts_with("Mem:")) {
+        assert_eq!(
+            mem.split_whitespace().nth(1),
+            Some("268435456"),
+            "free -b: {text}"
+        );
+    } else {
+        assert!(
+            !Path::new("/usr/bin/free").exists(),
+            "free -b was expected: {text}"
+        );
+    }
+    assert!(lines.contains(&"MemTotal:         262144 kB"), "{text}");
+    assert_eq!(lines.last(), Some(&"0"), "{text}");
+}
 
 /// An OCI bundle for `runtime spec`, limited to 256 MiB and CPU 0, with the hook.
 pub fn bundle(runtime: &str, dir: &Path, source: &Path) -> PathBuf {

@@ -96,6 +96,10 @@ pub enum Error {
     /// No command.
     #[error("no command given (vproc run [OPTIONS] -- COMMAND [ARGS...])")]
     NoCommand,
+    /// Namespaces are cloned from a single-threaded process only (a library caller with
+    /// threads must run `vproc run` as a command instead).
+    #[error("vproc run must be started from a single-threaded process")]
+    Threaded,
     /// A file operation failed.
     #[error("{what} {path}: {source}")]
     Io {

@@ -47,7 +47,7 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
                 .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_owned()))
         });
     if threads.as_deref() != Some("1") {
-        return Err(Error::Serve("vproc run must start single-threaded".into()));
+        return Err(Error::Threaded);
     }
     let h = Hierarchies::discover()?;
     let scratch_dir = scratch_base().join(&cfg.name);

@@ -327,6 +327,10 @@ impl Drop for Daemon {
         if self.is_mounted() {
             let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
         }
+        // A supervisor that was killed outright could not remove its status files.
+        let status = vproc::fs::supervisor::status_path(&self.mnt);
+        let _ = std::fs::remove_file(status.with_extension("load"));
+        let _ = std::fs::remove_file(status);
     }
 }
 

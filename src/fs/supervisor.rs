@@ -443,6 +443,11 @@ impl Supervisor {
         let _ = std::fs::remove_file(status);
         if self.fd_store {
             // systemd holds the connection for the next instance: leave the mount in place.
+            // A request the worker took just before it exited sits on a channel this process
+            // is about to close, which would abort it: queue it again for the successor.
+            if let Err(e) = takeover::resend(&self.conn) {
+                tracing::debug!(error = %e, "FUSE_NOTIFY_RESEND not supported");
+            }
             std::mem::forget(self.session.take());
             return Ok(());
         }

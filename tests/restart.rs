@@ -259,6 +259,8 @@ fn restart_through_the_fd_store_keeps_the_mount() {
         .tempdir()
         .unwrap();
     let mnt = dir.path().join("mnt");
+    // Declared before the daemons: dropped after them, on every path.
+    let _guard = common::MountGuard(mnt.clone());
     let first = Command::new(vproc_bin())
         .arg("serve")
         .arg(&mnt)
@@ -315,10 +317,6 @@ fn restart_through_the_fd_store_keeps_the_mount() {
     .unwrap();
     let _ = current.0.wait();
     drop(conn);
-    let _ = nix::mount::umount2(&mnt, nix::mount::MntFlags::MNT_DETACH);
-    let status = vproc::fs::supervisor::status_path(&mnt);
-    let _ = std::fs::remove_file(status.with_extension("load"));
-    let _ = std::fs::remove_file(status);
 }
 
 #[test]
@@ -406,6 +404,7 @@ fn a_broken_new_binary_leaves_the_old_one_serving() {
     let bin = dir.path().join("vproc");
     std::fs::copy(vproc_bin(), &bin).unwrap();
     let mnt = dir.path().join("mnt");
+    let _guard = common::MountGuard(mnt.clone());
     let mut daemon = Proc(Command::new(&bin).arg("serve").arg(&mnt).spawn().unwrap());
     let before = status(&mnt);
     std::fs::remove_file(&bin).unwrap();

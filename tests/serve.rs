@@ -405,19 +405,22 @@ fn refuses_a_live_mount_and_clears_a_dead_one() {
         )
         .then_some(())
     });
-    let mut second = Command::new(env!("CARGO_BIN_EXE_vproc"))
-        .arg("serve")
-        .arg(&first.mnt)
-        .spawn()
-        .unwrap();
+    let _guard = common::MountGuard(first.mnt.clone());
+    let mut second = Proc(
+        Command::new(env!("CARGO_BIN_EXE_vproc"))
+            .arg("serve")
+            .arg(&first.mnt)
+            .spawn()
+            .unwrap(),
+    );
     let probe = first.mnt.join("proc/meminfo");
     let ok = wait_for("the new daemon", || std::fs::read_to_string(&probe).ok());
     assert!(ok.starts_with("MemTotal:"));
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(second.id() as i32),
+        nix::unistd::Pid::from_raw(second.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
-    assert!(second.wait().unwrap().success());
+    assert!(second.0.wait().unwrap().success());
 }
 
 #[test]

@@ -342,6 +342,23 @@ pub fn vproc_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vproc")))
 }
 
+/// Unmounts (lazily) whatever is mounted at a path and removes the daemon's status files there
+/// on drop, so a test that panics with a daemon's mount in place still leaves nothing behind.
+pub struct MountGuard(pub PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        while is_mounted(&self.0) {
+            if nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH).is_err() {
+                break;
+            }
+        }
+        let status = vproc::fs::supervisor::status_path(&self.0);
+        let _ = std::fs::remove_file(status.with_extension("load"));
+        let _ = std::fs::remove_file(status);
+    }
+}
+
 /// Whether something is mounted exactly at `path`.
 pub fn is_mounted(path: &Path) -> bool {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

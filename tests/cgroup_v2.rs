@@ -332,15 +332,20 @@ fn io_stat_shows_in_diskstats() {
         "{}dd if=/dev/zero of={dev} bs=4096 count=256 oflag=direct 2>/dev/null; dd if={dev} of=/dev/null bs=4096 count=128 iflag=direct 2>/dev/null",
         c.join()
     ));
-    let disk = sh(&format!(
-        "{}cat {}/proc/diskstats",
-        c.join(),
-        d.mnt.display()
-    ));
-    let row = disk
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(&format!("zram{id}")))
-        .unwrap();
+    let zram = format!("zram{id}");
+    // The diskstats row of the scratch device, as a process of `cg` reads it.
+    let row_of = |cg: &Cg| -> String {
+        let disk = sh(&format!(
+            "{}cat {}/proc/diskstats",
+            cg.join(),
+            d.mnt.display()
+        ));
+        let row = disk
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(zram.as_str()));
+        row.unwrap().to_owned()
+    };
+    let row = row_of(&c);
     // 128 reads of 8 sectors, 256 writes of 8 sectors, from io.stat; everything else 0.
     let fields: Vec<&str> = row.split_whitespace().skip(3).collect();
     assert_eq!(
@@ -350,15 +355,7 @@ fn io_stat_shows_in_diskstats() {
     );
     // Another cgroup did no I/O on it.
     let other = top.child("idle");
-    let disk = sh(&format!(
-        "{}cat {}/proc/diskstats",
-        other.join(),
-        d.mnt.display()
-    ));
-    let row = disk
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(&format!("zram{id}")))
-        .unwrap();
+    let row = row_of(&other);
     assert!(row.split_whitespace().skip(3).all(|v| v == "0"), "{row}");
     let _ = std::fs::write("/sys/class/zram-control/hot_remove", &id);
 }
@@ -426,25 +423,6 @@ fn crun_runs_the_hook_on_v2() {
         eprintln!("skipped: crun is not installed");
         return;
     }
-    let d = Daemon::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let b = common::bundle("crun", dir.path(), &d.mnt);
-    let id = format!("vproc-test-crun-{}", std::process::id());
     // The VM runs from its initramfs, which cannot be pivoted away from.
-    let out = Command::new("crun")
-        .args(["run", "--no-pivot", "--bundle"])
-        .arg(&b)
-        .arg(&id)
-        .output()
-        .unwrap();
-    let _ = Command::new("crun")
-        .args(["delete", "--force", &id])
-        .output();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "crun: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::check_script_output(&text);
+    common::run_bundle("crun", &["--no-pivot"]);
 }

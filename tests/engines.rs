@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bundle, rootfs, Daemon, SCRIPT};
+use common::{rootfs, Daemon, SCRIPT};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,32 +19,6 @@ fn helper() -> PathBuf {
     common::vproc_mount_bin()
 }
 
-fn run_bundle(runtime: &str) {
-    let d = Daemon::start(&[]);
-    let dir = tempfile::Builder::new()
-        .prefix("vproc-test-bundle")
-        .tempdir()
-        .unwrap();
-    let id = format!("vproc-test-{runtime}-{}", std::process::id());
-    let b = bundle(runtime, dir.path(), &d.mnt);
-    let out = Command::new(runtime)
-        .args(["run", "--bundle"])
-        .arg(&b)
-        .arg(&id)
-        .output()
-        .unwrap();
-    let _ = Command::new(runtime)
-        .args(["delete", "--force", &id])
-        .output();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{runtime}: {text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::check_script_output(&text);
-}
-
 #[test]
 fn runc_runs_the_hook() {
     require_real_cgroups!();
@@ -54,7 +28,7 @@ fn runc_runs_the_hook() {
         );
         return;
     }
-    run_bundle("runc");
+    common::run_bundle("runc", &[]);
 }
 
 /// crun 1.8 refuses hybrid hosts whose cgroup2 mount lists any controller ("cgroups in hybrid
@@ -79,7 +53,7 @@ fn crun_runs_the_hook() {
         );
         return;
     }
-    run_bundle("crun");
+    common::run_bundle("crun", &[]);
 }
 
 #[test]

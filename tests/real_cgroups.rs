@@ -37,13 +37,7 @@ fn host_pidns_process_sees_its_cgroup_limits() {
     let stat = render(&r, ViewId::Stat, child.pid());
     assert_eq!(stat.lines().filter(|l| l.starts_with("cpu")).count(), 2);
     // A host-pid-namespace caller sees the host's uptime.
-    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let host_up = common::first_number(&std::fs::read_to_string("/proc/uptime").unwrap());
     let up: f64 = render(&r, ViewId::Uptime, child.pid())
         .split(' ')
         .next()

@@ -154,18 +154,7 @@ fn upgrades_and_worker_crashes_are_invisible() {
     std::thread::sleep(Duration::from_millis(300));
     // (a) 20 upgrades to the binary on disk. Leaks are counted from after the first: the
     // original process also holds the mount session's own fd, which exec does not pass on.
-    let upgrade = || {
-        let out = Command::new(vproc_bin())
-            .arg("upgrade")
-            .arg(&d.mnt)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let upgrade = || common::upgrade(&d.mnt);
     upgrade();
     let fds_before = fd_count(first.supervisor);
     for _ in 1..20 {
@@ -450,16 +439,7 @@ fn load_averages_continue_across_an_upgrade() {
         let l = read();
         (!l.starts_with("0.00 ")).then_some(l)
     });
-    let out = Command::new(vproc_bin())
-        .arg("upgrade")
-        .arg(&d.mnt)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::upgrade(&d.mnt);
     // Right after the upgrade, before the new worker's first sample, the average goes on.
     let after = read();
     let avg = |l: &str| l.split(' ').next().unwrap().parse::<f64>().unwrap();

@@ -41,13 +41,7 @@ fn fresh_pid_namespace_has_a_young_uptime() {
     );
     let up: f64 = out.split(' ').next().unwrap().parse().unwrap();
     assert!(up < 2.0, "uptime {out}");
-    let host: f64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let host = common::first_number(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(host > 2.0);
 }
 

@@ -502,3 +502,52 @@ pub fn line<'a>(text: &'a str, key: &str) -> &'a str {
         .find(|l| l.starts_with(key))
         .unwrap_or_else(|| panic!("no {key} in\n{text}"))
 }
+
+/// Runs a bundle with the hook under `runtime` (`extra`: options of `run`), deletes the
+/// container, and checks what SCRIPT printed.
+pub fn run_bundle(runtime: &str, extra: &[&str]) {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-bundle")
+        .tempdir()
+        .unwrap();
+    let id = format!("vproc-test-{runtime}-{}", std::process::id());
+    let b = bundle(runtime, dir.path(), &d.mnt);
+    let out = Command::new(runtime)
+        .arg("run")
+        .args(extra)
+        .arg("--bundle")
+        .arg(&b)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new(runtime)
+        .args(["delete", "--force", &id])
+        .output();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{runtime}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_script_output(&text);
+}
+
+/// `vproc upgrade MOUNTPOINT`, which must succeed.
+pub fn upgrade(mnt: &Path) {
+    let out = Command::new(vproc_bin())
+        .arg("upgrade")
+        .arg(mnt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The first field of an uptime (or loadavg) line as a number.
+pub fn first_number(text: &str) -> f64 {
+    text.split(' ').next().unwrap().trim().parse().unwrap()
+}

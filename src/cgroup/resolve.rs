@@ -195,18 +195,21 @@ impl Resolver {
     /// directories, so they are built once per distinct text and shared.
     fn dirs_of(&self, pid: u32, strip_init_scope: bool) -> Result<Arc<ContainerDirs>> {
         let path = self.proc_dir(pid).join("cgroup");
-        let mut text = files::read(&path)?;
-        text.push(u8::from(strip_init_scope));
-        if let Some(d) = self.lock_dirs().get(&text) {
-            return Ok(d.clone());
-        }
-        let dirs = Arc::new(self.build_dirs(&text[..text.len() - 1], strip_init_scope));
-        let mut map = self.lock_dirs();
-        if map.len() >= MAX_CACHED {
-            map.clear();
-        }
-        map.insert(text, dirs.clone());
-        Ok(dirs)
+        with_scratch(|text| {
+            files::read_into(&path, text)?;
+            text.push(u8::from(strip_init_scope));
+            // A hit (every read but a container's first) copies nothing.
+            if let Some(d) = self.lock_dirs().get(text.as_slice()) {
+                return Ok(d.clone());
+            }
+            let dirs = Arc::new(self.build_dirs(&text[..text.len() - 1], strip_init_scope));
+            let mut map = self.lock_dirs();
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+            map.insert(text.clone(), dirs.clone());
+            Ok(dirs)
+        })
     }
 
     fn lock_dirs(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<ContainerDirs>>> {
@@ -295,9 +298,23 @@ fn to_u32(n: u64) -> std::result::Result<u32, ParseError> {
 /// Start time of a process in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
 pub fn start_ticks(proc_pid: &Path) -> Result<u64> {
     let path = proc_pid.join("stat");
-    let mut buf = Vec::with_capacity(512);
-    files::read_into(&path, &mut buf)?;
-    files::parsed(&path, parse_start_ticks(&buf))
+    with_scratch(|buf| {
+        files::read_into(&path, buf)?;
+        files::parsed(&path, parse_start_ticks(buf))
+    })
+}
+
+thread_local! {
+    /// The read buffer of `/proc/<pid>/{cgroup,stat}` on this thread, reused by every read.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if it is already in use).
+fn with_scratch<T>(f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::with_capacity(4096)),
+    })
 }
 
 /// The comm field may hold spaces and parentheses, so fields are counted after the last `)`.

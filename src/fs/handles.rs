@@ -1,7 +1,8 @@
 //! Per-open buffers: a view is rendered at open into a buffer that the reads of that handle are
 //! served from, and the buffer goes back to a pool on release so steady-state reads allocate
 //! nothing. A read at offset 0 of a handle that was already read is a rewind (procps `top` and
-//! `vmstat` keep `/proc/stat` open and re-read it from 0): the caller re-renders, as procfs does.
+//! `vmstat` keep `/proc/stat` open and re-read it from 0): the caller re-renders, as procfs does,
+//! and so it does for a handle opened under a previous worker.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,14 +80,27 @@ impl Handles {
         h
     }
 
-    /// Whether `h` is a handle of this process for inode `ino`. A file opened under a previous
-    /// worker keeps its handle number; this worker renders it afresh and adopts the number.
-    pub fn knows(&self, h: u64, ino: u64) -> bool {
-        self.lock().get(&h).is_some_and(|o| o.ino == ino)
+    /// Whether a read of `h` at `offset` must render first: the handle is not this process's
+    /// for inode `ino` (the file was opened under a previous worker, which keeps its handle
+    /// number), or the read is a rewind to 0 after the content was read.
+    pub fn needs_render(&self, h: u64, ino: u64, offset: u64) -> bool {
+        self.lock()
+            .get(&h)
+            .is_none_or(|o| o.ino != ino || (offset == 0 && o.read))
     }
 
-    /// Stores `buf` under an existing handle number `h` (see [`Handles::knows`]).
-    pub fn adopt(&self, h: u64, ino: u64, buf: Vec<u8>) {
+    /// Renders the content of `h` (inode `ino`) afresh through `render`, into the handle's own
+    /// buffer when it has one, adopting the handle number otherwise.
+    pub fn rerender(&self, h: u64, ino: u64, render: impl FnOnce(&mut Vec<u8>)) {
+        // Rendered outside the lock.
+        let own = self
+            .lock()
+            .get_mut(&h)
+            .filter(|o| o.ino == ino)
+            .map(|o| std::mem::take(&mut o.buf));
+        let mut buf = own.unwrap_or_else(|| self.buffer());
+        buf.clear();
+        render(&mut buf);
         self.lock().insert(
             h,
             Open {
@@ -95,25 +109,6 @@ impl Handles {
                 read: false,
             },
         );
-    }
-
-    /// Whether a read at `offset` must re-render: a rewind to 0 after the content was read.
-    pub fn is_rewind(&self, h: u64, offset: u64) -> bool {
-        offset == 0 && self.lock().get(&h).is_some_and(|o| o.read)
-    }
-
-    /// Replaces the content of `h` through `render` (given the emptied buffer).
-    pub fn rerender(&self, h: u64, render: impl FnOnce(&mut Vec<u8>)) {
-        // Rendered outside the lock into the handle's own buffer.
-        let Some(mut buf) = self.lock().get_mut(&h).map(|o| std::mem::take(&mut o.buf)) else {
-            return;
-        };
-        buf.clear();
-        render(&mut buf);
-        if let Some(o) = self.lock().get_mut(&h) {
-            o.buf = buf;
-            o.read = false;
-        }
     }
 
     /// Copies the window `[offset, offset + size)` of the handle's content (clamped to its end)
@@ -180,9 +175,9 @@ mod tests {
             hs.with_window(h, 1, 10, |w| w.to_vec()),
             Some(b"bc".to_vec())
         );
-        assert!(hs.is_rewind(h, 0) && !hs.is_rewind(h, 1));
-        hs.rerender(h, |b| b.extend_from_slice(b"xyz"));
-        assert!(!hs.is_rewind(h, 0));
+        assert!(hs.needs_render(h, 7, 0) && !hs.needs_render(h, 7, 1));
+        hs.rerender(h, 7, |b| b.extend_from_slice(b"xyz"));
+        assert!(!hs.needs_render(h, 7, 0));
         assert_eq!(
             hs.with_window(h, 0, 10, |w| w.to_vec()),
             Some(b"xyz".to_vec())
@@ -191,9 +186,9 @@ mod tests {
         assert_eq!(hs.with_window(h, 0, 1, |w| w.len()), None);
         assert!(hs.buffer().capacity() >= 3);
         assert_eq!(hs.open_count(), 0);
-        assert!(!hs.knows(h, 7));
-        hs.adopt(h, 7, b"new".to_vec());
-        assert!(hs.knows(h, 7) && !hs.knows(h, 8));
+        assert!(hs.needs_render(h, 7, 5));
+        hs.rerender(h, 7, |b| b.extend_from_slice(b"new"));
+        assert!(!hs.needs_render(h, 7, 5) && hs.needs_render(h, 8, 5));
         let other = Handles::default();
         assert_ne!(
             other.insert(7, Vec::new()) >> 32,

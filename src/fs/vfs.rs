@@ -174,13 +174,9 @@ impl FileSystem for VprocFs {
         let Kind::View(view) = node_of(ino)?.kind else {
             return Err(errno(libc::EISDIR));
         };
-        if !self.handles.knows(h, ino) {
-            // Opened under a previous worker (restart or upgrade): render for this reader now.
-            let mut buf = self.handles.buffer();
-            self.render(view, ctx, &mut buf);
-            self.handles.adopt(h, ino, buf);
-        } else if self.handles.is_rewind(h, offset) {
-            self.handles.rerender(h, |buf| self.render(view, ctx, buf));
+        if self.handles.needs_render(h, ino, offset) {
+            self.handles
+                .rerender(h, ino, |buf| self.render(view, ctx, buf));
         }
         self.handles
             .with_window(h, offset, size, |bytes| w.write(bytes))

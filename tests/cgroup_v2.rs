@@ -191,7 +191,7 @@ fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
         line(&read("worker"), "MemTotal:"),
         "MemTotal:         524288 kB"
     );
-    let up: f64 = read("uptime").split(' ').next().unwrap().parse().unwrap();
+    let up = common::first_number(&read("uptime"));
     assert!(up < 2.0, "a fresh pid namespace is {up} s old");
     // A host-namespace process in the nested cgroup is judged by its own cgroup.
     let own = sh(&format!("{}cat {m}/proc/meminfo", worker.join()));

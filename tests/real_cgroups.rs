@@ -38,12 +38,7 @@ fn host_pidns_process_sees_its_cgroup_limits() {
     assert_eq!(stat.lines().filter(|l| l.starts_with("cpu")).count(), 2);
     // A host-pid-namespace caller sees the host's uptime.
     let host_up = common::first_number(&std::fs::read_to_string("/proc/uptime").unwrap());
-    let up: f64 = render(&r, ViewId::Uptime, child.pid())
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let up = common::first_number(&render(&r, ViewId::Uptime, child.pid()));
     assert!((up - host_up).abs() < 5.0, "{up} vs {host_up}");
 }
 
@@ -75,12 +70,7 @@ fn container_in_its_own_pid_namespace_is_judged_by_its_init() {
             "MemTotal:         262144 kB",
             "pid {pid}"
         );
-        let up: f64 = render(&r, ViewId::Uptime, pid)
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let up = common::first_number(&render(&r, ViewId::Uptime, pid));
         assert!(up < 2.0, "a fresh pid namespace is {up} s old");
     }
     // Per-caller mode judges the worker by its own (nested) cgroup.

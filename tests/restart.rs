@@ -442,9 +442,9 @@ fn load_averages_continue_across_an_upgrade() {
     common::upgrade(&d.mnt);
     // Right after the upgrade, before the new worker's first sample, the average goes on.
     let after = read();
-    let avg = |l: &str| l.split(' ').next().unwrap().parse::<f64>().unwrap();
+    let (avg_before, avg_after) = (common::first_number(&before), common::first_number(&after));
     assert!(
-        avg(&after) >= avg(&before) * 0.8 && avg(&after) > 0.0,
+        avg_after >= avg_before * 0.8 && avg_after > 0.0,
         "before {before} after {after}"
     );
 }

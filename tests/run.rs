@@ -98,12 +98,7 @@ fn free_top_and_uptime_see_the_limits() {
     let top = stdout(&["--memory", "256m", "--", "top", "-bn1"]);
     let mem = top.lines().find(|l| l.contains("Mem :")).unwrap();
     assert!(mem.contains("256.0 total"), "{mem}");
-    let up: f64 = stdout(&["--", "cat", "/proc/uptime"])
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let up = common::first_number(&stdout(&["--", "cat", "/proc/uptime"]));
     assert!(up < 2.0, "{up}");
 }
 

@@ -39,7 +39,7 @@ fn fresh_pid_namespace_has_a_young_uptime() {
         &cg,
         &format!("unshare --fork --pid cat {}/proc/uptime", d.mnt.display()),
     );
-    let up: f64 = out.split(' ').next().unwrap().parse().unwrap();
+    let up = common::first_number(&out);
     assert!(up < 2.0, "uptime {out}");
     let host = common::first_number(&std::fs::read_to_string("/proc/uptime").unwrap());
     assert!(host > 2.0);
@@ -480,7 +480,7 @@ fn loadavg_follows_busy_tasks() {
         let l = run_in(&cg, &format!("cat {mnt}/proc/loadavg"));
         (!l.starts_with("0.00 ") || start.elapsed() > Duration::from_secs(9)).then_some(l)
     });
-    let avg1: f64 = l.split(' ').next().unwrap().parse().unwrap();
+    let avg1 = common::first_number(&l);
     assert!(avg1 > 0.05, "{l}");
     let fields: Vec<&str> = l.split_whitespace().collect();
     assert!(

@@ -21,13 +21,24 @@ fn is_hybrid_host() -> bool {
         && Path::new(ROOT).join("unified/cgroup.procs").exists()
 }
 
-macro_rules! require {
+/// Runs the rest of the test only on a `$what` host as root. Elsewhere the test is not
+/// applicable (the VM lane runs it); inside the lane (`VPROC_LANE` set) a wrong layout fails.
+macro_rules! require_layout {
     ($cond:expr, $what:expr) => {
-        if !nix::unistd::geteuid().is_root() || !$cond {
-            eprintln!(
-                "skipped: needs root on a {} host (the VM lane provides one)",
+        if !nix::unistd::geteuid().is_root() {
+            common::skip("needs root");
+            return;
+        }
+        if !$cond {
+            assert!(
+                std::env::var_os("VPROC_LANE").is_none(),
+                "the VM lane booted without a {} layout",
                 $what
             );
+            common::not_here(&format!(
+                "needs a {} host (the VM lane provides one)",
+                $what
+            ));
             return;
         }
     };
@@ -99,7 +110,7 @@ fn sh(script: &str) -> String {
 
 #[test]
 fn views_follow_v2_limits() {
-    require!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2");
     let c = top.child("limits");
@@ -152,7 +163,7 @@ fn views_follow_v2_limits() {
 
 #[test]
 fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
-    require!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-nest");
     top.set("memory.max", "536870912");
@@ -200,7 +211,7 @@ fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
 
 #[test]
 fn stat_tracks_a_container_burning_its_quota() {
-    require!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-cpu");
     let c = top.child("burn");
@@ -238,7 +249,7 @@ fn stat_tracks_a_container_burning_its_quota() {
 
 #[test]
 fn vproc_run_applies_v2_limits() {
-    require!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host");
     let out = Command::new(vproc_bin())
         .args(["run", "--memory", "256m", "--cpus", "0.5", "--cpuset-cpus", "1", "--pids-limit", "30"])
         .args(["--cgroup-parent", "vproc-test-v2-run", "--name", "vproc-test-c"])
@@ -292,7 +303,7 @@ fn vproc_run_applies_v2_limits() {
 
 #[test]
 fn hybrid_host_reads_v1_controllers() {
-    require!(
+    require_layout!(
         is_hybrid_host(),
         "hybrid host (v1 controllers plus cgroup2)"
     );
@@ -314,7 +325,7 @@ fn hybrid_host_reads_v1_controllers() {
 
 #[test]
 fn io_stat_shows_in_diskstats() {
-    require!(
+    require_layout!(
         is_v2_host() && Path::new("/sys/class/zram-control/hot_add").exists(),
         "v2 host with zram"
     );
@@ -362,7 +373,7 @@ fn io_stat_shows_in_diskstats() {
 
 #[test]
 fn worker_crashes_lose_at_most_the_requests_in_hand() {
-    require!(true, "any host");
+    require_layout!(true, "any host");
     // Runs in both VM lanes too, whose kernel (6.1) has no FUSE_NOTIFY_RESEND: there a crash
     // may fail the reads the worker held, never more, and never hang a reader.
     let d = Daemon::start(&["--threads", "2"]);
@@ -413,14 +424,14 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
 
 #[test]
 fn crun_runs_the_hook_on_v2() {
-    require!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host");
     // crun refuses the dev machine's hybrid layout (tests/engines.rs); the lane brings it here.
     if Command::new("crun").arg("--version").output().is_err() {
         assert!(
             std::env::var_os("VPROC_LANE").is_none(),
             "the lane must include crun"
         );
-        eprintln!("skipped: crun is not installed");
+        common::skip("crun is not installed");
         return;
     }
     // The VM runs from its initramfs, which cannot be pivoted away from.

@@ -14,7 +14,10 @@ fn missing(what: &str, ok: bool) -> bool {
     if ok {
         return false;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must install {what}");
+    assert!(
+        std::env::var_os("VPROC_REQUIRE_REAL").is_none_or(|v| v == "0"),
+        "VPROC_REQUIRE_REAL is set: CI must install {what}"
+    );
     eprintln!("skipped: {what} is not installed");
     true
 }

@@ -23,9 +23,7 @@ fn helper() -> PathBuf {
 fn runc_runs_the_hook() {
     require_real_cgroups!();
     if !have("runc") || rootfs(tempfile::tempdir().unwrap().path()).is_none() {
-        eprintln!(
-            "skipped: runc or busybox is not installed (apt-get install runc busybox-static)"
-        );
+        common::skip("runc or busybox is not installed (apt-get install runc busybox-static)");
         return;
     }
     common::run_bundle("runc", &[]);
@@ -42,14 +40,12 @@ fn crun_refuses_this_host() -> bool {
 fn crun_runs_the_hook() {
     require_real_cgroups!();
     if !have("crun") || rootfs(tempfile::tempdir().unwrap().path()).is_none() {
-        eprintln!(
-            "skipped: crun or busybox is not installed (apt-get install crun busybox-static)"
-        );
+        common::skip("crun or busybox is not installed (apt-get install crun busybox-static)");
         return;
     }
     if crun_refuses_this_host() {
-        eprintln!(
-            "skipped: crun refuses hybrid hosts with a cgroup2 controller; the VM lane runs it"
+        common::not_here(
+            "crun refuses hybrid hosts with a cgroup2 controller; the VM lane runs it",
         );
         return;
     }
@@ -101,9 +97,7 @@ fn podman_with_the_hooks_dir_and_annotation() {
         .tempdir()
         .unwrap();
     if !have("podman") || rootfs(dir.path()).is_none() {
-        eprintln!(
-            "skipped: podman or busybox is not installed (apt-get install podman busybox-static)"
-        );
+        common::skip("podman or busybox is not installed (apt-get install podman busybox-static)");
         return;
     }
     let d = Daemon::start(&[]);

@@ -157,7 +157,7 @@ fn cpu_counts_follow_cpus_and_cpuset() {
 fn java_sees_the_limits() {
     require_real_cgroups!();
     if Command::new("java").arg("-version").output().is_err() {
-        eprintln!("skipped: java is not installed");
+        common::skip("java is not installed");
         return;
     }
     let out = output(&[
@@ -381,7 +381,7 @@ fn fifty_runs_leave_nothing_behind() {
 fn rootfs_overlay_volumes_env_workdir_user() {
     require_real_cgroups!();
     let Ok(busybox) = which("busybox") else {
-        eprintln!("skipped: busybox is not installed (apt-get install busybox-static)");
+        common::skip("busybox is not installed (apt-get install busybox-static)");
         return;
     };
     let dir = tempfile::Builder::new()

@@ -178,7 +178,7 @@ fn every_reader_gets_the_whole_file() {
             "go",
         );
     } else {
-        eprintln!("go: not installed, Go reader skipped");
+        common::skip("go is not installed: the Go reader did not run");
     }
     if Command::new("java").arg("-version").output().is_ok() {
         whole(
@@ -186,7 +186,7 @@ fn every_reader_gets_the_whole_file() {
             "java",
         );
     } else {
-        eprintln!("java: not installed, Java reader skipped");
+        common::skip("java is not installed: the Java reader did not run");
     }
 }
 

@@ -27,12 +27,46 @@ pub fn cannot_use_real_cgroups() -> Option<String> {
     None
 }
 
+/// Whether every test must really run (`VPROC_REQUIRE_REAL=1`, which `.ci/run` sets): then a
+/// test that would skip for want of a tool, a privilege or a cgroup layout fails instead, so CI
+/// can never go green on a machine where half the suite skipped.
+pub fn real_required() -> bool {
+    std::env::var_os("VPROC_REQUIRE_REAL").is_some_and(|v| v != "0")
+}
+
+/// Called by a test that cannot run here: prints `skipped: WHY` (the caller then returns), or
+/// fails the test when [`real_required`].
+pub fn skip(why: &str) {
+    assert!(
+        !real_required(),
+        "VPROC_REQUIRE_REAL is set, but this test would skip: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
+/// Called by a test that by design runs elsewhere (the cgroup v2 tests on a v1 host run in the
+/// VM lane): prints `n/a here: WHY` and never fails.
+pub fn not_here(why: &str) {
+    eprintln!("n/a here: {why}");
+}
+
 /// Skips the calling test (returns from it) with a message when real cgroups are unusable.
 #[macro_export]
 macro_rules! require_real_cgroups {
     () => {
         if let Some(why) = common::cannot_use_real_cgroups() {
-            eprintln!("skipped: {why}");
+            common::skip(&why);
+            return;
+        }
+    };
+}
+
+/// Returns from the calling test unless `cond` holds, through [`skip`] with `why`.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $why:expr) => {
+        if !$cond {
+            common::skip(&$why);
             return;
         }
     };

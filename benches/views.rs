@@ -9,8 +9,9 @@ use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::{
     CpuSet, CpuSnapshot, CpuUsage, Hierarchies, MemorySnapshot, MemoryStat, SwapSnapshot,
 };
+use vproc::compose::Composer;
 use vproc::host::HostRoots;
-use vproc::render::{Renderer, ViewId};
+use vproc::views::ViewId;
 use vproc::views::{self, Clock, CpuView};
 
 fn fixture(rel: &str) -> Vec<u8> {
@@ -52,10 +53,7 @@ fn renderers(c: &mut Criterion) {
         per_cpu: vec![],
     };
     let clock = Clock {
-        host: vproc::host::uptime::Uptime {
-            uptime_cs: 60470,
-            idle_cs: 0,
-        },
+        host_uptime_cs: 60470,
         container_start_cs: Some(60000),
         user_hz: 100,
     };
@@ -85,7 +83,7 @@ fn whole_render(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2/kubepods");
     let mk = |ttl_ms| {
         let h = Hierarchies::discover_at(&root.join("proc"), &root).unwrap();
-        Renderer::new(
+        Composer::new(
             Resolver::new(h, Mode::Container).unwrap(),
             HostRoots::at(&root.join("proc"), &root.join("sys")),
         )
@@ -97,7 +95,7 @@ fn whole_render(c: &mut Criterion) {
         c.bench_function(&format!("renderer/meminfo-container-{name}"), |b| {
             b.iter(|| {
                 out.clear();
-                r.render(ViewId::Meminfo, black_box(201), &mut out);
+                r.compose_for_pid(ViewId::Meminfo, black_box(201), &mut out);
             })
         });
     }
@@ -127,9 +125,14 @@ fn load_sample(c: &mut Criterion) {
     if !dir.join("tasks").exists() {
         return;
     }
-    let n = vproc::render::load::count_tasks(&dir, Path::new("/proc")).total;
+    let d = vproc::cgroup::CgroupDir {
+        version: vproc::cgroup::Version::V1,
+        dir: dir.clone(),
+        top: dir,
+    };
+    let n = vproc::cgroup::tasks::count(&d, Path::new("/proc")).total;
     c.bench_function(&format!("loadavg/count_tasks-{n}-tasks"), |b| {
-        b.iter(|| vproc::render::load::count_tasks(black_box(&dir), Path::new("/proc")))
+        b.iter(|| vproc::cgroup::tasks::count(black_box(&d), Path::new("/proc")))
     });
 }
 

@@ -6,8 +6,9 @@
 #![warn(missing_docs)]
 
 pub mod cgroup;
+pub mod compose;
 pub mod fs;
 pub mod host;
-pub mod render;
+pub mod kernel;
 pub mod runtime;
 pub mod views;

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::Hierarchies;
+use vproc::compose::Composer;
 use vproc::host::HostRoots;
-use vproc::render::{Renderer, ViewId};
+use vproc::views::ViewId;
 
 /// A writable copy of a fixture scenario.
 struct Scratch {
@@ -59,13 +60,13 @@ impl Scratch {
 
     fn render(&self, view: ViewId, pid: u32) -> String {
         let h = Hierarchies::discover_at(&self.root.join("proc"), &self.root).unwrap();
-        let r = Renderer::new(
+        let r = Composer::new(
             Resolver::new(h, Mode::Container).unwrap(),
             HostRoots::at(&self.root.join("proc"), &self.root.join("sys")),
         )
         .with_fixed_uptime(60470, 100);
         let mut out = Vec::new();
-        r.render(view, pid, &mut out);
+        r.compose_for_pid(view, pid, &mut out);
         String::from_utf8(out).unwrap()
     }
 

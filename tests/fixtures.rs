@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::Hierarchies;
+use vproc::compose::{Composer, Served};
 use vproc::host::HostRoots;
-use vproc::render::{Renderer, Served, ViewId};
+use vproc::views::ViewId;
 
 /// The fixtures' host uptime (their `proc/uptime`), so container ages are fixed.
 const UPTIME_CS: u64 = 60470;
@@ -16,18 +17,18 @@ fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn renderer(name: &str, mode: Mode) -> Renderer {
+fn renderer(name: &str, mode: Mode) -> Composer {
     let root = scenario(name);
     let h = Hierarchies::discover_at(&root.join("proc"), &root).unwrap();
     let r = Resolver::new(h, mode).unwrap();
-    Renderer::new(r, HostRoots::at(&root.join("proc"), &root.join("sys")))
+    Composer::new(r, HostRoots::at(&root.join("proc"), &root.join("sys")))
         .with_fixed_uptime(UPTIME_CS, 100)
 }
 
-fn render(r: &Renderer, view: ViewId, pid: u32) -> String {
+fn render(r: &Composer, view: ViewId, pid: u32) -> String {
     let mut out = Vec::new();
     assert_eq!(
-        r.render(view, pid, &mut out),
+        r.compose_for_pid(view, pid, &mut out),
         Served::Container,
         "{view:?} pid {pid}"
     );
@@ -175,7 +176,7 @@ fn unresolvable_callers_get_host_values() {
     let r = renderer("v1/dev-machine", Mode::Container);
     let mut out = Vec::new();
     assert_eq!(
-        r.render(ViewId::Meminfo, 999, &mut out),
+        r.compose_for_pid(ViewId::Meminfo, 999, &mut out),
         Served::HostFallback
     );
     let host = std::fs::read(scenario("v1/dev-machine/proc/meminfo")).unwrap();

@@ -5,7 +5,6 @@ use proptest::prelude::*;
 use vproc::cgroup::{
     CpuQuota, CpuSet, CpuSnapshot, CpuUsage, MemorySnapshot, MemoryStat, PerCpuUsage, SwapSnapshot,
 };
-use vproc::host::uptime::Uptime;
 use vproc::views::{self, Clock, CpuView};
 
 const HOST_MEMINFO: &[u8] = include_bytes!("fixtures/v2/kubepods/proc/meminfo");
@@ -87,7 +86,7 @@ proptest! {
             user_ns: user, system_ns: system,
             per_cpu: per.into_iter().map(|(cpu, u, s)| PerCpuUsage { cpu, user_ns: u, system_ns: s }).collect(),
         };
-        let clock = Clock { host: Uptime { uptime_cs: up, idle_cs: 0 }, container_start_cs: start, user_hz: 100 };
+        let clock = Clock { host_uptime_cs: up, container_start_cs: start, user_hz: 100 };
         let times = views::stat::cpu_times(&v, &usage, &clock);
         let mut out = Vec::new();
         views::stat::render(HOST_STAT, &v, Some(&times), None, &mut out);
@@ -119,14 +118,15 @@ proptest! {
     #[test]
     fn parsers_never_panic(text in proptest::collection::vec(any::<u8>(), 0..500)) {
         let s = String::from_utf8_lossy(&text);
-        let _ = vproc::cgroup::parse::parse_u64(&text);
+        let _ = vproc::kernel::parse::parse_u64(&text);
         let _ = CpuSet::parse(&text);
-        let _ = vproc::cgroup::mountinfo::parse(&s);
+        let _ = vproc::kernel::mountinfo::parse(&s);
         let _ = vproc::cgroup::ProcCgroups::parse(&s);
-        let _ = vproc::cgroup::resolve::ProcStatus::parse(&text);
-        let _ = vproc::cgroup::resolve::parse_start_ticks(&text);
-        let _ = vproc::host::uptime::parse(&text);
-        let _ = vproc::cgroup::mountinfo::unescape(&s);
+        let _ = vproc::kernel::pid::Status::parse(&text);
+        let _ = vproc::kernel::pid::parse_start_ticks(&text);
+        let _ = vproc::kernel::pid::parse_state(&text);
+        let _ = vproc::kernel::mountinfo::unescape(&s);
+        let _ = vproc::fs::wire::request::decode(&text);
     }
 }
 

@@ -7,17 +7,18 @@ use common::{children, line, wait_for, Proc, TestCgroup};
 use std::process::Command;
 use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::Hierarchies;
+use vproc::compose::{Composer, Served};
 use vproc::host::HostRoots;
-use vproc::render::{Renderer, Served, ViewId};
+use vproc::views::ViewId;
 
-fn renderer(mode: Mode) -> Renderer {
+fn renderer(mode: Mode) -> Composer {
     let h = Hierarchies::discover().unwrap();
-    Renderer::new(Resolver::new(h, mode).unwrap(), HostRoots::default())
+    Composer::new(Resolver::new(h, mode).unwrap(), HostRoots::default())
 }
 
-fn render(r: &Renderer, view: ViewId, pid: u32) -> String {
+fn render(r: &Composer, view: ViewId, pid: u32) -> String {
     let mut out = Vec::new();
-    assert_eq!(r.render(view, pid, &mut out), Served::Container);
+    assert_eq!(r.compose_for_pid(view, pid, &mut out), Served::Container);
     String::from_utf8(out).unwrap()
 }
 

@@ -20,7 +20,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// A system call failed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Sys {
         /// What was being done.
         what: &'static str,

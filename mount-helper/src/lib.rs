@@ -19,5 +19,10 @@ mod sys;
 mod views;
 
 pub use error::Error;
-pub use ns::{remount_all, status_in_pid, unmount_in_pid, with_mount_ns_of, Repaired, ViewStatus};
-pub use views::{attach_views, open_views, OpenView, DEFAULT_SOURCE, VIEWS};
+pub use ns::{
+    check_target, is_fuse_mount, remount_all, status_in_pid, unmount_in_pid, with_mount_ns_of,
+    Refusal, RemountOptions, Repaired, ViewStatus,
+};
+pub use views::{
+    attach_views, container_dir, open_views, open_views_of, OpenView, BY_PID, DEFAULT_SOURCE, VIEWS,
+};

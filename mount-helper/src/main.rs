@@ -23,13 +23,19 @@ enum Command {
         #[arg(long, default_value = DEFAULT_SOURCE)]
         source: PathBuf,
     },
-    /// Bind every view inside the mount namespace of a running process.
+    /// Bind the container's own views inside the mount namespace of a running process of it.
+    /// Refuses this process's own mount namespace (the host's /proc would be covered) and one
+    /// that has live views already, unless --force.
     Pid {
         /// A process of the container.
         pid: u32,
         /// Where vproc serves the views.
         #[arg(long, default_value = DEFAULT_SOURCE)]
         source: PathBuf,
+        /// Bind even into this process's own namespace, or over live views (they are replaced,
+        /// not stacked).
+        #[arg(long)]
+        force: bool,
     },
     /// Remove the views from a running container: `unmount pid PID`.
     Unmount {
@@ -41,7 +47,8 @@ enum Command {
         #[command(subcommand)]
         target: Target,
     },
-    /// Repair every container whose views died with their daemon: `remount --all`.
+    /// Repair every container whose views died with their daemon: `remount --all`. Goes on
+    /// past a namespace that fails, prints a summary, and exits 1 if any failed.
     Remount {
         /// Every mount namespace on the host.
         #[arg(long, required = true)]
@@ -49,6 +56,12 @@ enum Command {
         /// Where vproc serves the views now.
         #[arg(long, default_value = DEFAULT_SOURCE)]
         source: PathBuf,
+        /// Only print what would be repaired.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only namespaces of processes whose cgroup path contains this text (e.g. a pod uid).
+        #[arg(long)]
+        cgroup: Option<String>,
     },
     /// OCI hook (createContainer stage): reads the OCI state on stdin and binds the views into
     /// the container's rootfs.
@@ -81,6 +94,18 @@ enum Target {
     },
 }
 
+/// An error and its causes, `a: b: c`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 fn oci_hook(source: &std::path::Path, optional: bool) -> ExitCode {
     use std::io::Read;
     let mut state = Vec::new();
@@ -91,17 +116,26 @@ fn oci_hook(source: &std::path::Path, optional: bool) -> ExitCode {
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) if optional => {
-            eprintln!("vproc-mount: views not added (optional): {e}");
+            eprintln!("vproc-mount: views not added (optional): {}", chain(&e));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("vproc-mount: {e}");
+            eprintln!("vproc-mount: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: Args) -> Result<(), vproc_mount::Error> {
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Helper(#[from] vproc_mount::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn run(args: Args) -> Result<(), Failure> {
     match args.command {
         Command::Rootfs { rootfs, source } => {
             let views = vproc_mount::open_views(&source)?;
@@ -109,9 +143,24 @@ fn run(args: Args) -> Result<(), vproc_mount::Error> {
                 println!("{}", t.display());
             }
         }
-        Command::Pid { pid, source } => {
+        Command::Pid { pid, source, force } => {
+            match vproc_mount::check_target(pid)? {
+                Some(vproc_mount::Refusal::OwnNamespace) if !force => {
+                    return Err(Failure::Refused(format!(
+                        "pid {pid} is in this process's own mount namespace: binding there would cover this host's /proc files (use --force to do it anyway)"
+                    )))
+                }
+                Some(vproc_mount::Refusal::AlreadyMounted) if !force => {
+                    println!("pid {pid}: its container has live views already");
+                    return Ok(());
+                }
+                Some(vproc_mount::Refusal::AlreadyMounted) => {
+                    vproc_mount::unmount_in_pid(pid)?;
+                }
+                _ => {}
+            }
             // Copies are taken here, in our own namespace, before joining the container's.
-            let views = vproc_mount::open_views(&source)?;
+            let views = vproc_mount::open_views_of(&source, pid)?;
             let done = vproc_mount::with_mount_ns_of(pid, || {
                 vproc_mount::attach_views(&views, std::path::Path::new("/"))
             })?;
@@ -133,11 +182,42 @@ fn run(args: Args) -> Result<(), vproc_mount::Error> {
                 println!("{s}");
             }
         }
-        Command::Remount { all: _, source } => {
-            for r in vproc_mount::remount_all(&source)? {
-                for t in r.targets {
-                    println!("{}\t{}", r.pid, t.display());
+        Command::Remount {
+            all: _,
+            source,
+            dry_run,
+            cgroup,
+        } => {
+            let opts = vproc_mount::RemountOptions {
+                dry_run,
+                cgroup_filter: cgroup,
+            };
+            let report = vproc_mount::remount_all(&source, &opts)?;
+            let mut failed = 0;
+            for r in &report {
+                match &r.error {
+                    None => {
+                        for t in &r.targets {
+                            let verb = if dry_run { "would repair" } else { "repaired" };
+                            println!("{}\t{}\t{verb}", r.pid, t.display());
+                        }
+                    }
+                    Some(e) => {
+                        failed += 1;
+                        eprintln!("vproc-mount: pid {}: {e}", r.pid);
+                    }
                 }
+            }
+            let ok = report.len() - failed;
+            eprintln!(
+                "{} namespace(s) {}, {failed} failed",
+                ok,
+                if dry_run { "to repair" } else { "repaired" }
+            );
+            if failed > 0 {
+                return Err(Failure::Refused(format!(
+                    "{failed} namespace(s) could not be repaired"
+                )));
             }
         }
         Command::Print { format, source } => print!("{}", print::render(format, &source)),
@@ -155,7 +235,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vproc-mount: {e}");
+            eprintln!("vproc-mount: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

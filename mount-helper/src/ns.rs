@@ -26,6 +26,14 @@ pub fn with_mount_ns_of<T>(pid: u32, f: impl FnOnce() -> Result<T, Error>) -> Re
     result
 }
 
+/// Whether a FUSE filesystem is mounted exactly at `path` (in this mount namespace).
+pub fn is_fuse_mount(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    !fuse_mounts_at(&text, path).is_empty()
+}
+
 fn thread_count() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -167,34 +175,90 @@ mod tests {
     }
 }
 
-/// What `remount --all` did in one container.
+/// Why `pid` refused to bind views into a process's mount namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is this process's own mount namespace (the host's, for a shell on the host): the
+    /// views would cover the host's own `/proc` files.
+    OwnNamespace,
+    /// Live views are mounted there already.
+    AlreadyMounted,
+}
+
+/// Whether views may be bound into the mount namespace of `pid`: not the caller's own, and not
+/// one that already has live views (binding again would stack them).
+pub fn check_target(pid: u32) -> Result<Option<Refusal>, Error> {
+    let ns = |p: &str| {
+        std::fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .map_err(|e| Error::sys("reading", p, e))
+    };
+    if ns("/proc/self/ns/mnt")? == ns(&format!("/proc/{pid}/ns/mnt"))? {
+        return Ok(Some(Refusal::OwnNamespace));
+    }
+    let alive = status_in_pid(pid)?
+        .iter()
+        .any(|s| matches!(s, ViewStatus::Alive { .. }));
+    Ok(alive.then_some(Refusal::AlreadyMounted))
+}
+
+/// What `remount --all` found in one mount namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repaired {
     /// A process of the container (its mount namespace).
     pub pid: u32,
-    /// The targets whose dead views were replaced.
+    /// The targets whose dead views were (or, in a dry run, would be) replaced.
     pub targets: Vec<PathBuf>,
+    /// Why the repair failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Which namespaces `remount --all` repairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemountOptions {
+    /// Only report what would be done.
+    pub dry_run: bool,
+    /// Only namespaces of a process whose cgroup path (any hierarchy) contains this text.
+    pub cgroup_filter: Option<String>,
+}
+
+fn cgroup_matches(pid: u32, filter: &Option<String>) -> bool {
+    let Some(f) = filter else { return true };
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|t| {
+        t.lines().any(|l| {
+            l.splitn(3, ':')
+                .nth(2)
+                .is_some_and(|p| p.contains(f.as_str()))
+        })
+    })
 }
 
 /// Finds every mount namespace with a dead view (its daemon gone: ENOTCONN) and replaces the
-/// dead mounts with live views from `source`. Namespaces whose views are alive, or that have
-/// none, are left alone; nothing is created where no view was mounted.
-pub fn remount_all(source: &Path) -> Result<Vec<Repaired>, Error> {
+/// dead mounts with live views from `source`: the container's own files (`by-pid`) where the
+/// source has them. Namespaces whose views are alive, or that have none, are left alone;
+/// nothing is created where no view was mounted. A namespace that fails is reported and the
+/// others are still repaired.
+pub fn remount_all(source: &Path, opts: &RemountOptions) -> Result<Vec<Repaired>, Error> {
     let own = std::fs::metadata("/proc/self/ns/mnt")
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .ok();
     let mut seen = std::collections::HashSet::new();
-    let mut repaired = Vec::new();
+    let mut report = Vec::new();
     let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("listing", "/proc", e))?;
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
         let Ok(ns) = std::fs::metadata(format!("/proc/{pid}/ns/mnt")) else {
             continue;
         };
         let ino = std::os::unix::fs::MetadataExt::ino(&ns);
         if Some(ino) == own || !seen.insert(ino) {
+            continue;
+        }
+        if !cgroup_matches(pid, &opts.cgroup_filter) {
             continue;
         }
         let Ok(mountinfo) = mountinfo_of(pid) else {
@@ -216,25 +280,53 @@ pub fn remount_all(source: &Path) -> Result<Vec<Repaired>, Error> {
         if dead.is_empty() {
             continue;
         }
-        // Fresh copies for this namespace (a detached copy can be attached once).
-        let views = crate::open_views(source)?;
-        let targets = with_mount_ns_of(pid, || {
-            let mut done = Vec::new();
-            for (rel, n) in &dead {
-                let target = Path::new("/").join(rel);
-                for _ in 0..*n {
-                    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
-                        .map_err(|e| Error::sys("unmounting", &target, e))?;
-                }
-                if let Some(v) = views.iter().find(|v| v.rel == *rel) {
-                    crate::sys::move_mount_to(&v.tree, &target)
-                        .map_err(|e| Error::sys("mounting the view onto", &target, e))?;
-                    done.push(target);
-                }
-            }
-            Ok(done)
-        })?;
-        repaired.push(Repaired { pid, targets });
+        let targets: Vec<PathBuf> = dead
+            .iter()
+            .map(|(rel, _)| Path::new("/").join(rel))
+            .collect();
+        if opts.dry_run {
+            report.push(Repaired {
+                pid,
+                targets,
+                error: None,
+            });
+            continue;
+        }
+        let result = repair(source, pid, &dead);
+        report.push(match result {
+            Ok(done) => Repaired {
+                pid,
+                targets: done,
+                error: None,
+            },
+            Err(e) => Repaired {
+                pid,
+                targets,
+                error: Some(e.to_string()),
+            },
+        });
     }
-    Ok(repaired)
+    Ok(report)
+}
+
+fn repair(source: &Path, pid: u32, dead: &[(&'static str, usize)]) -> Result<Vec<PathBuf>, Error> {
+    // Fresh copies for this namespace (a detached copy can be attached once): the
+    // container's own files.
+    let views = crate::open_views_of(source, pid)?;
+    with_mount_ns_of(pid, || {
+        let mut done = Vec::new();
+        for (rel, n) in dead {
+            let target = Path::new("/").join(rel);
+            for _ in 0..*n {
+                nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
+                    .map_err(|e| Error::sys("unmounting", &target, e))?;
+            }
+            if let Some(v) = views.iter().find(|v| v.rel == *rel) {
+                crate::sys::move_mount_to(&v.tree, &target)
+                    .map_err(|e| Error::sys("mounting the view onto", &target, e))?;
+                done.push(target);
+            }
+        }
+        Ok(done)
+    })
 }

@@ -1,9 +1,10 @@
 //! The OCI hook (`createContainer` stage) for podman, CRI-O and containerd (through NRI's hook
 //! injector): the runtime runs it in the container's mount namespace before `pivot_root`, with
-//! the OCI state on stdin. It binds the views onto `<rootfs>/proc/...` and
-//! `<rootfs>/sys/devices/system/cpu/online`, skipping files the config already mounts.
+//! the OCI state on stdin. It binds the container's own view files (named by the init's pid,
+//! which the state carries) onto `<rootfs>/proc/...` and `<rootfs>/sys/devices/system/cpu/...`,
+//! skipping files the config already mounts.
 
-use crate::views::{attach_views, open_views};
+use crate::views::{attach_views, open_views, open_views_of};
 use crate::Error;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 pub struct State {
     /// The bundle directory (holds `config.json`).
     pub bundle: PathBuf,
+    /// The container's init, which exists at `createContainer` (its files are named by it).
+    #[serde(default)]
+    pub pid: Option<u32>,
     /// The container's annotations.
     #[serde(default)]
     pub annotations: HashMap<String, String>,
@@ -61,7 +65,12 @@ pub fn run(state_json: &[u8], source: &Path) -> Result<Vec<PathBuf>, HookError> 
     } else {
         state.bundle.join(config.root.path)
     };
-    let views = open_views(source)?;
+    // The container's own files where the source has them (`by-pid/<init>`), else the
+    // per-reader ones.
+    let views = match state.pid.filter(|&p| p > 0) {
+        Some(pid) => open_views_of(source, pid)?,
+        None => open_views(source)?,
+    };
     // A file the config mounts itself (e.g. lxcfs's, or the user's) is left as configured.
     let wanted: Vec<_> = views
         .into_iter()

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 /// Where `vproc serve` mounts by default.
 pub const DEFAULT_SOURCE: &str = "/var/lib/vproc";
 
+/// The directory of a vproc source that holds each container's own files:
+/// `SOURCE/by-pid/<pid>/proc/meminfo` is the meminfo of the container `<pid>` belongs to.
+pub const BY_PID: &str = "by-pid";
+
 /// Each view's path, the same under the source tree and under a container's root.
 pub const VIEWS: &[&str] = &[
     "proc/meminfo",
@@ -28,6 +32,26 @@ pub struct OpenView {
     pub rel: &'static str,
     /// The detached mount.
     pub tree: OwnedFd,
+}
+
+/// Where the files of the container of `pid` are under `source`: `source/by-pid/<pid>` when
+/// the source has per-container files (vproc), else `source` itself (lxcfs, or an older vproc:
+/// their files answer each reader).
+pub fn container_dir(source: &Path, pid: u32) -> PathBuf {
+    let by_pid = source.join(BY_PID);
+    let mine = by_pid.join(pid.to_string());
+    // The containers tree is a mount of its own at by-pid; without it the directory is empty.
+    if crate::ns::is_fuse_mount(&by_pid) && mine.join(VIEWS[0]).is_file() {
+        mine
+    } else {
+        source.to_owned()
+    }
+}
+
+/// Takes a detached copy of each view of the container of `pid` (its own files, see
+/// [`container_dir`]). Fails if any is missing or its daemon is dead.
+pub fn open_views_of(source: &Path, pid: u32) -> Result<Vec<OpenView>, Error> {
+    open_views(&container_dir(source, pid))
 }
 
 /// Checks every view of `source` and takes a detached copy of each. Fails if any is missing or

@@ -1,9 +1,11 @@
 //! The host's hierarchies as the model uses them: for each controller, which version serves it
 //! and where its files are, and the mapping from a cgroup path to a directory.
 
-use super::files;
-use super::mountinfo::{self, Mounts};
+use super::membership::ProcCgroups;
+use super::snapshot::ContainerDirs;
 use super::{Error, Result};
+use crate::kernel::mountinfo::{self, Mounts};
+use crate::kernel::read;
 use std::path::{Path, PathBuf};
 
 /// The controllers vproc reads.
@@ -48,7 +50,7 @@ impl Controller {
 
     /// The v2 controller name in `cgroup.controllers`, or `None` where v2 files exist in every
     /// cgroup whatever is enabled (`cpu.stat` usage).
-    fn v2_name(self) -> Option<&'static str> {
+    pub fn v2_name(self) -> Option<&'static str> {
         match self {
             Controller::Memory => Some("memory"),
             Controller::Cpu => Some("cpu"),
@@ -111,12 +113,12 @@ impl Hierarchies {
     /// Discovers hierarchies from `<proc_root>/self/mountinfo`, with every mount point read
     /// under `fs_root` (`/` on a host, a temp dir in tests).
     pub fn discover_at(proc_root: &Path, fs_root: &Path) -> Result<Self> {
-        let text = files::read(&proc_root.join("self/mountinfo"))?;
+        let text = read::read(&proc_root.join("self/mountinfo"))?;
         let mounts = mountinfo::parse(&String::from_utf8_lossy(&text));
         let v2_controllers = match &mounts.v2 {
             Some(v2) => {
                 let f = mountinfo::under(fs_root, &v2.mount_point).join("cgroup.controllers");
-                match files::read(&f) {
+                match read::read(&f) {
                     Ok(t) => String::from_utf8_lossy(&t)
                         .split_whitespace()
                         .map(str::to_owned)
@@ -132,6 +134,11 @@ impl Hierarchies {
             mounts,
             v2_controllers,
         })
+    }
+
+    /// The directory mount points are read under (`/` on a host).
+    pub fn fs_root(&self) -> &Path {
+        &self.fs_root
     }
 
     /// The `/proc` directory processes are read under.
@@ -196,5 +203,49 @@ impl Hierarchies {
             dir: top.join(rel),
             top,
         })
+    }
+
+    /// The one mapping from a process's membership to its directories: one per controller the
+    /// host has. A controller whose path is missing or outside the mounted part is `None`.
+    pub fn dirs_of(&self, membership: &ProcCgroups) -> ContainerDirs {
+        let dir = |c: Controller| -> Option<CgroupDir> {
+            let p = membership.path_for(self, c)?;
+            self.dir_for(c, p).ok()
+        };
+        ContainerDirs {
+            memory: dir(Controller::Memory),
+            cpu: dir(Controller::Cpu),
+            cpuacct: dir(Controller::Cpuacct),
+            cpuset: dir(Controller::Cpuset),
+            blkio: dir(Controller::Blkio),
+            pids: dir(Controller::Pids),
+        }
+    }
+
+    /// The `cgroup.procs` files a process writes `0` to, to join the cgroups of `membership`
+    /// in every hierarchy (`vproc exec`).
+    pub fn procs_files(&self, membership: &ProcCgroups) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for m in &self.mounts.v1 {
+            if let Some(p) = membership.path_for_controllers(&m.controllers) {
+                if let Ok(rel) = p.strip_prefix(&m.root) {
+                    out.push(
+                        mountinfo::under(&self.fs_root, &m.mount_point)
+                            .join(rel)
+                            .join("cgroup.procs"),
+                    );
+                }
+            }
+        }
+        if let (Some(v2), Some(p)) = (&self.mounts.v2, membership.unified()) {
+            if let Ok(rel) = p.strip_prefix(&v2.root) {
+                out.push(
+                    mountinfo::under(&self.fs_root, &v2.mount_point)
+                        .join(rel)
+                        .join("cgroup.procs"),
+                );
+            }
+        }
+        out
     }
 }

@@ -1,57 +1,45 @@
 //! The cgroup model: which hierarchies the host has, which container a process belongs to, and
-//! that container's limits and usage, read from cgroup v1 or v2 files into version-neutral
-//! snapshots.
+//! that container's limits and usage, read from and written to cgroup v1 or v2 files through
+//! version-neutral types.
 //!
-//! Owns every read of `/sys/fs/cgroup` and `/proc/<pid>/{cgroup,status,stat}`. Meaning is
-//! normalized here (v1 `memsw` counts memory plus swap, v2 `swap` counts swap only; v1 per-CPU
-//! nanoseconds and v2 microseconds) so no view ever asks which version it serves. Both roots (the
+//! Owns every read and write of `/sys/fs/cgroup` and of `/proc/<pid>/cgroup` (membership), and
+//! the task counts of a cgroup. Meaning is normalized here (v1 `memsw` counts memory plus swap,
+//! v2 `swap` counts swap only; v1 per-CPU nanoseconds and v2 microseconds) so no view ever asks
+//! which version it serves. One file per controller per version (`v1/memory.rs`,
+//! `v2/memory.rs`) holds both the reads and the writes of that controller. Both roots (the
 //! `/proc` directory and the directory that mount points are relative to) are injectable, so
-//! tests run on fixture trees.
+//! tests run on fixture trees. Builds on [`crate::kernel`] only.
 #![forbid(unsafe_code)]
 
-pub mod cpu_set;
-mod files;
+pub mod create;
 mod hierarchy;
-pub mod mountinfo;
-pub mod parse;
-mod proc_cgroup;
+mod membership;
+mod read;
 pub mod resolve;
 pub mod snapshot;
+pub mod tasks;
 mod v1;
 mod v2;
+mod walk;
+pub mod write;
 
-pub use cpu_set::CpuSet;
+pub use crate::kernel::CpuSet;
 pub use hierarchy::{CgroupDir, Controller, Hierarchies, Version};
-pub use proc_cgroup::ProcCgroups;
+pub use membership::ProcCgroups;
+pub use read::read_snapshot;
 pub use snapshot::{
-    read_snapshot, CgroupSnapshot, ContainerDirs, CpuQuota, CpuSnapshot, CpuUsage, IoDevice,
-    IoSnapshot, MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, SwapSnapshot,
+    CgroupSnapshot, ContainerDirs, CpuQuota, CpuSnapshot, CpuUsage, IoDevice, IoSnapshot,
+    MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, SwapSnapshot,
 };
 
-use std::io;
 use std::path::PathBuf;
 
 /// What went wrong reading cgroup or process state; each variant names the file or pid.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read (missing, cgroup deleted, process exited).
-    #[error("reading {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// A file was read but its content is not what the kernel writes.
-    #[error("{path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        #[source]
-        source: parse::ParseError,
-    },
+    /// A cgroup or /proc file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] crate::kernel::Error),
     /// The host has no hierarchy carrying this controller.
     #[error("no cgroup hierarchy carries the {0:?} controller")]
     NoController(Controller),
@@ -63,6 +51,9 @@ pub enum Error {
         /// The controller.
         controller: Controller,
     },
+    /// A requested limit needs a controller (or a kernel feature) the host does not have.
+    #[error("this host has no cgroup support for the requested {0} limit")]
+    Unsupported(&'static str),
     /// A cgroup path lies outside the part of the hierarchy that is mounted.
     #[error("cgroup {path} is not below the mounted root of its hierarchy")]
     NotMounted {
@@ -75,8 +66,12 @@ impl Error {
     /// Whether the error means the thing read no longer exists (a process exited, a cgroup was
     /// removed): expected in a daemon, not worth a warning.
     pub fn is_gone(&self) -> bool {
-        matches!(self, Error::Read { source, .. }
-            if matches!(source.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESRCH) | Some(libc::ENODEV)))
+        matches!(self, Error::File(e) if e.is_gone())
+    }
+
+    /// Whether a file that was read does not exist.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Error::File(e) if e.is_missing())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Command-line arguments and the glue from each subcommand to the library.
 
 mod exec;
+mod ps;
 mod run;
 mod serve;
 mod show;
@@ -28,12 +29,19 @@ enum Command {
     Upgrade(upgrade::UpgradeArgs),
     #[command(hide = true)]
     ServeWorker(serve::WorkerArgs),
+    /// Print the upgrade hand-over versions this binary reads (for a running daemon).
+    #[command(hide = true)]
+    HandoverVersions,
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
     /// Run a command in a new container with limits and vproc's views.
     Run(Box<run::RunArgs>),
-    /// Run a command inside a running container.
+    /// Run a command inside a running container (by name or pid).
     Exec(exec::ExecArgs),
+    /// List the running containers of `vproc run`.
+    Ps,
+    /// Remove what containers whose `vproc run` was killed left behind (cgroups, directories).
+    Gc,
 }
 
 impl Args {
@@ -46,15 +54,27 @@ impl Args {
         }
     }
 
+    /// The exit status for an error: `vproc run` and `vproc exec` use 125 for their own
+    /// failures (as Docker does), so a command's own statuses stay distinguishable.
+    pub fn failure_code(&self) -> u8 {
+        match self.command {
+            Command::Run(_) | Command::Exec(_) => 125,
+            _ => 1,
+        }
+    }
+
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match self.command {
             Command::Serve(a) => serve::run(a),
             Command::Upgrade(a) => upgrade::run(a),
             Command::ServeWorker(a) => serve::run_worker(a),
+            Command::HandoverVersions => Ok(serve::handover_versions()),
             Command::Show(a) => show::run(a),
             Command::Run(a) => run::run(*a),
             Command::Exec(a) => exec::run(a),
+            Command::Ps => ps::ps(),
+            Command::Gc => ps::gc(),
         }
     }
 }

@@ -2,20 +2,21 @@
 //! vproc's views; exits with its status.
 
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use vproc::runtime::{units, Limits, MemorySwap, RunConfig, Views, Volume};
+use vproc::fs::embedded::EmbeddedServer;
+use vproc::runtime::{units, Limits, MemorySwap, RunConfig, ViewSource, Views, Volume};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Memory limit (docker units: 256m, 1g).
-    #[arg(short = 'm', long, value_parser = units::parse_size)]
+    #[arg(short = 'm', long, allow_hyphen_values = true, value_parser = units::parse_size)]
     memory: Option<u64>,
     /// Memory plus swap limit (docker semantics); -1 for unlimited swap.
     #[arg(long, allow_hyphen_values = true)]
     memory_swap: Option<String>,
-    /// CPUs (0.5 = half a CPU), as a CFS quota.
-    #[arg(long)]
+    /// CPUs (0.5 = half a CPU), as a CFS quota; at most the CPUs this host has.
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// CFS period in microseconds.
     #[arg(long)]
@@ -33,11 +34,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(10..=1000))]
     blkio_weight: Option<u16>,
     /// Parent of the container's cgroup: absolute from each hierarchy's root, or relative to
-    /// vproc's own cgroup ("." for the own cgroup).
-    #[arg(long, default_value = "/vproc")]
+    /// vproc's own cgroup ("." for the own cgroup, "./a/b" below it).
+    #[arg(long, default_value = vproc::runtime::DEFAULT_CGROUP_PARENT)]
     cgroup_parent: String,
-    /// Container name (its cgroup's name) [default: vproc-<pid>].
-    #[arg(long)]
+    /// Container name (its cgroup's name; `vproc exec NAME` finds it) [default: vproc-<pid>].
+    #[arg(long, value_parser = parse_name)]
     name: Option<String>,
     /// Hostname in the container [default: the name].
     #[arg(long)]
@@ -75,6 +76,34 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     command: Vec<String>,
+}
+
+/// A name that is one path component of a cgroup and of /run/vproc.
+fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "bad name `{s}`: use up to 64 letters, digits, `-`, `_` and `.`, not starting with `.`"
+        ))
+    }
+}
+
+/// CPUs this process may run on (what Docker counts for `--cpus`).
+fn host_cpus() -> usize {
+    nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&i| set.is_set(i).unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn parse_volume(s: &str) -> Result<Volume, String> {
@@ -115,9 +144,16 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
 pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let period = a.cpu_period;
     let cpu_quota_us = match (&a.cpus, a.cpu_quota) {
-        (Some(c), _) => Some(units::cpus_to_quota(c, period.unwrap_or(100_000))?),
+        (Some(c), _) => Some(units::cpus_to_quota(
+            c,
+            period.unwrap_or(100_000),
+            host_cpus(),
+        )?),
         (None, q) => q,
     };
+    if let Some(cpus) = &a.cpuset_cpus {
+        check_cpuset(cpus)?;
+    }
     let memory_swap = match a.memory_swap.as_deref() {
         None => None,
         Some("-1") => Some(MemorySwap::Unlimited),
@@ -157,13 +193,60 @@ pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         env: a.env,
         workdir: a.workdir,
         user: a.user.as_deref().map(parse_user).transpose()?,
-        views: match (a.no_views, a.views) {
-            (true, _) => Views::None,
-            (false, Some(d)) => Views::Dir(d),
-            (false, None) => Views::Auto,
-        },
+        views: Views::None,
         pid_file: a.pid_file,
     };
-    let code = vproc::runtime::run(&cfg)?;
+    // The views: a running daemon's (--views, or at the default mountpoint), or a server of
+    // this run's own, which ends with it.
+    let mut server = None;
+    let mut cfg = cfg;
+    cfg.views = match (a.no_views, a.views) {
+        (true, _) => Views::None,
+        (false, Some(dir)) => Views::Source(ViewSource {
+            dir,
+            mount_ns_of: None,
+        }),
+        (false, None) => {
+            let default = Path::new(vproc_mount::DEFAULT_SOURCE);
+            if vproc::fs::serves_views(default) {
+                Views::Source(ViewSource {
+                    dir: default.to_owned(),
+                    mount_ns_of: None,
+                })
+            } else {
+                let s = EmbeddedServer::start()?;
+                let v = Views::Source(ViewSource {
+                    dir: s.dir().to_owned(),
+                    mount_ns_of: Some(s.pid()),
+                });
+                server = Some(s);
+                v
+            }
+        }
+    };
+    let result = vproc::runtime::run(&cfg);
+    if let Some(s) = server {
+        s.stop();
+    }
+    let code = result?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)))
+}
+
+/// `--cpuset-cpus` in the kernel's list format, naming only CPUs this host has online.
+fn check_cpuset(cpus: &str) -> Result<(), String> {
+    let want = vproc::kernel::CpuSet::parse(cpus.as_bytes()).map_err(|_| {
+        format!("bad --cpuset-cpus `{cpus}`: use the kernel's list format, such as 0 or 0-1,3")
+    })?;
+    let online = std::fs::read("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|t| vproc::kernel::CpuSet::parse(&t).ok());
+    if let Some(online) = online {
+        if want.is_empty() || want.intersection(&online).len() != want.len() {
+            return Err(format!(
+                "bad --cpuset-cpus `{cpus}`: this host's CPUs are {}",
+                online.to_list()
+            ));
+        }
+    }
+    Ok(())
 }

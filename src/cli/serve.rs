@@ -1,14 +1,16 @@
 //! `vproc serve [MOUNTPOINT]`: mounts the views and serves them in the foreground until
-//! SIGTERM or SIGINT.
+//! SIGTERM or SIGINT; and the internal `serve-worker` and `handover-versions` commands.
 
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use vproc::cgroup::resolve::Mode;
-use vproc::fs::supervisor::{Options, Start};
+use vproc::compose::Composer;
+use vproc::fs::server::Channels;
+use vproc::fs::supervisor::handover::{self, Handover};
+use vproc::fs::supervisor::Options;
 use vproc::fs::Config;
-use vproc::render::Renderer;
 
 /// The initial pid namespace always has this inode (PROC_PID_INIT_INO).
 const INIT_PIDNS: &str = "pid:[4026531836]";
@@ -20,16 +22,20 @@ pub struct ServeArgs {
     mountpoint: PathBuf,
     #[command(flatten)]
     view: ViewArgs,
-    /// (Upgrade hand-over from a predecessor:) the FUSE connection fd.
+    #[command(flatten)]
+    legacy: LegacyHandover,
+}
+
+/// The hand-over of vproc versions before the typed message (version 0), still accepted so an
+/// older daemon can be upgraded to this one.
+#[derive(Debug, Args)]
+struct LegacyHandover {
     #[arg(long, hide = true, requires_all = ["takeover_channels", "takeover_worker", "takeover_generation"])]
     takeover_conn: Option<i32>,
-    /// (Upgrade hand-over:) the channel fds.
     #[arg(long, hide = true)]
     takeover_channels: Option<String>,
-    /// (Upgrade hand-over:) the worker still serving.
     #[arg(long, hide = true)]
     takeover_worker: Option<i32>,
-    /// (Upgrade hand-over:) its generation.
     #[arg(long, hide = true)]
     takeover_generation: Option<u64>,
 }
@@ -37,15 +43,21 @@ pub struct ServeArgs {
 /// `vproc serve-worker`: the worker process a supervisor starts (not for direct use).
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Channel fds, one thread each.
+    /// The mountpoint served (names the state files).
     #[arg(long)]
-    fds: String,
+    mountpoint: PathBuf,
+    /// The views tree's channel fds, one thread each.
+    #[arg(long)]
+    views_fds: String,
+    /// The containers tree's channel fds.
+    #[arg(long, default_value = "")]
+    containers_fds: String,
     /// Written to once serving.
     #[arg(long)]
     ready_fd: i32,
-    /// Where load averages are saved for the next worker.
+    /// This worker's generation.
     #[arg(long)]
-    load_state: Option<PathBuf>,
+    generation: u64,
     #[command(flatten)]
     view: ViewArgs,
 }
@@ -54,41 +66,77 @@ pub struct WorkerArgs {
 #[derive(Debug, Args)]
 pub struct ViewArgs {
     /// Worker threads, each with its own /dev/fuse channel [default: 2 per CPU, 2 to 16].
-    #[arg(long)]
-    threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// Judge every reader by its own cgroup instead of its pid namespace's init (Kubernetes
     /// pods with shareProcessNamespace).
     #[arg(long)]
     per_caller: bool,
     /// How long host files and cgroup values may be reused between reads, in milliseconds
-    /// (0: read them for every open).
-    #[arg(long, default_value_t = 100)]
+    /// (0: read them for every read).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     cache_ms: u64,
 }
 
 impl ViewArgs {
-    fn renderer(&self) -> Result<Renderer, vproc::cgroup::Error> {
+    fn composer(&self) -> Result<Composer, vproc::cgroup::Error> {
         let mode = if self.per_caller {
             Mode::PerCaller
         } else {
             Mode::Container
         };
-        Renderer::for_host(mode, std::time::Duration::from_millis(self.cache_ms))
+        Composer::for_host(mode, std::time::Duration::from_millis(self.cache_ms))
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
+            .map_or_else(Config::default_threads, usize::from)
     }
 }
 
-pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    use vproc::fs::takeover::adopt_fuse_fd;
-    let renderer = a.view.renderer()?;
-    let channels = vproc::fs::supervisor::parse_fds(&a.fds)?
+fn fd_list(s: &str) -> Result<Vec<i32>, String> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|v| v.trim().parse().map_err(|_| format!("bad fd list `{s}`")))
+        .collect()
+}
+
+#[allow(unsafe_code)]
+fn adopt_all(list: &str) -> Result<Vec<std::fs::File>, Box<dyn std::error::Error>> {
+    fd_list(list)?
         .into_iter()
         // SAFETY: the supervisor passed these fds to this process for it to own.
-        .map(|fd| unsafe { adopt_fuse_fd(fd) })
-        .collect::<Result<Vec<_>, _>>()?;
-    // SAFETY: as above; the ready fd is a pipe's write end for this process alone.
-    let ready = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(a.ready_fd) };
-    vproc::fs::worker::run_worker(Arc::new(renderer), channels, ready, a.load_state)?;
+        .map(|fd| unsafe { vproc::fs::sys::adopt_fuse_fd(fd) }.map_err(Into::into))
+        .collect()
+}
+
+pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let composer = a.view.composer()?;
+    let channels = Channels {
+        views: adopt_all(&a.views_fds)?,
+        containers: adopt_all(&a.containers_fds)?,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the ready fd is a pipe's write end passed to this process alone.
+    let ready = std::fs::File::from(unsafe { vproc::fs::sys::adopt_fd(a.ready_fd) });
+    vproc::fs::worker::run_worker(
+        Arc::new(composer),
+        &a.mountpoint,
+        a.generation,
+        channels,
+        ready,
+    )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vproc handover-versions`: the hand-over versions this binary reads, for a running daemon
+/// deciding whether it may upgrade to it.
+pub fn handover_versions() -> ExitCode {
+    let v: Vec<String> = handover::READS.iter().map(u32::to_string).collect();
+    println!("{}", v.join(" "));
+    ExitCode::SUCCESS
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -103,28 +151,44 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .into());
     }
-    // Fail here, before mounting, if the cgroup model cannot be read.
-    a.view.renderer()?;
-    let opts = Options {
-        mountpoint: a.mountpoint,
-        threads: a.view.threads.unwrap_or_else(Config::default_threads),
-        per_caller: a.view.per_caller,
-        cache_ms: a.view.cache_ms,
-    };
-    let start = match (
-        a.takeover_conn,
-        a.takeover_channels,
-        a.takeover_worker,
-        a.takeover_generation,
-    ) {
-        (Some(conn), Some(ch), Some(worker), Some(generation)) => Start::Takeover {
-            conn,
-            channels: vproc::fs::supervisor::parse_fds(&ch)?,
-            worker,
-            generation,
+    let from_predecessor = match Handover::from_env() {
+        Some(h) => Some(h?),
+        None => match (
+            a.legacy.takeover_conn,
+            a.legacy.takeover_channels.as_deref(),
+            a.legacy.takeover_worker,
+            a.legacy.takeover_generation,
+        ) {
+            (Some(conn), Some(ch), Some(worker), Some(generation)) => Some(Handover::from_legacy(
+                &a.mountpoint,
+                conn,
+                fd_list(ch)?,
+                worker,
+                generation,
+                a.view.threads(),
+                a.view.cache_ms,
+                a.view.per_caller,
+            )),
+            _ => None,
         },
-        _ => Start::Mount,
     };
-    vproc::fs::supervisor::run(opts, start)?;
+    let opts = match &from_predecessor {
+        // The running daemon's settings carry over.
+        Some(h) => Options {
+            mountpoint: h.mountpoint.clone(),
+            threads: h.threads,
+            per_caller: h.per_caller,
+            cache_ms: h.cache_ms,
+        },
+        None => Options {
+            mountpoint: a.mountpoint,
+            threads: a.view.threads(),
+            per_caller: a.view.per_caller,
+            cache_ms: a.view.cache_ms,
+        },
+    };
+    // Fail here, before mounting, if the cgroup model cannot be read.
+    a.view.composer()?;
+    vproc::fs::supervisor::run(opts, from_predecessor)?;
     Ok(ExitCode::SUCCESS)
 }

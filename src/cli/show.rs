@@ -5,8 +5,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use vproc::cgroup::resolve::{Mode, Resolver};
 use vproc::cgroup::Hierarchies;
+use vproc::compose::{Composer, Served};
 use vproc::host::HostRoots;
-use vproc::render::{Renderer, Served, ViewId};
+use vproc::views::ViewId;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -21,22 +22,20 @@ pub struct ShowArgs {
 }
 
 pub fn run(a: ShowArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let view = ViewId::from_name(&a.view).ok_or_else(|| {
-        let names: Vec<_> = ViewId::ALL.iter().map(|v| v.name()).collect();
-        format!("unknown view `{}` (one of: {})", a.view, names.join(", "))
-    })?;
+    let view = ViewId::from_name(&a.view)
+        .ok_or_else(|| format!("unknown view `{}` (one of: {})", a.view, ViewId::names()))?;
     let mode = if a.per_caller {
         Mode::PerCaller
     } else {
         Mode::Container
     };
-    let renderer = Renderer::new(
+    let composer = Composer::new(
         Resolver::new(Hierarchies::discover()?, mode)?,
         HostRoots::default(),
     );
     let pid = a.pid.unwrap_or_else(std::process::id);
     let mut out = Vec::new();
-    if renderer.render(view, pid, &mut out) == Served::HostFallback {
+    if composer.compose_for_pid(view, pid, &mut out) == Served::HostFallback {
         eprintln!("vproc: pid {pid} could not be resolved; showing host values");
     }
     std::io::stdout().write_all(&out)?;

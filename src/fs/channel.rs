@@ -1,31 +1,29 @@
 //! One channel's request loop: a blocking read on the thread's own `/dev/fuse` fd, so the
 //! kernel wakes exactly one idle thread per request (polling would wake them all).
 //!
-//! The loop ends when the mount goes away (ENODEV) or, between requests, when `stop` is set.
-//! `in_flight` counts requests read and not yet answered, so a stopping worker process can
-//! wait for them before it exits: a request taken from the kernel and never answered would
-//! hang its caller.
+//! The loop ends when the connection goes away (ENODEV) or, between requests, when `stop` is
+//! set. `in_flight` counts requests read and not yet answered, so a stopping worker process can
+//! wait for them before it exits: a request taken from the kernel and never answered would hang
+//! its caller.
 
-use super::vfs::VprocFs;
-use fuse_backend_rs::api::server::Server;
-use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, Reader};
+use super::ops::TreeOps;
+use super::wire::reply::{send, Reply};
+use super::wire::request::{decode, Op};
 use nix::errno::Errno;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Serves requests from `dev` until unmount or `stop`.
-pub fn run_channel(
-    server: &Server<VprocFs>,
-    dev: &File,
-    stop: &AtomicBool,
-    in_flight: &AtomicUsize,
-    bufsize: usize,
-) {
-    let mut rbuf = vec![0u8; bufsize];
-    let mut wbuf = vec![0u8; bufsize];
+/// The request buffer: the kernel refuses reads into a buffer smaller than its largest
+/// possible request (a write of `max_write` bytes, whatever a read-only tree answers), and
+/// before INIT that is 1 MiB. Only the pages a request touches are ever resident.
+pub const BUFSIZE: usize = (1 << 20) + 4096;
+
+/// Serves requests from `chan` until the connection ends or `stop` is set.
+pub fn run_channel(ops: &TreeOps, chan: &File, stop: &AtomicBool, in_flight: &AtomicUsize) {
+    let mut rbuf = vec![0u8; BUFSIZE];
+    let mut reply = Reply::new();
     while !stop.load(Ordering::Acquire) {
-        let n = match nix::unistd::read(dev, &mut rbuf) {
+        let n = match nix::unistd::read(chan, &mut rbuf) {
             Ok(n) => n,
             // Interrupted (by a signal, or the request was aborted by its caller).
             Err(Errno::EINTR | Errno::ENOENT | Errno::EAGAIN) => continue,
@@ -37,28 +35,27 @@ pub fn run_channel(
             }
         };
         in_flight.fetch_add(1, Ordering::AcqRel);
-        handle(server, dev, &mut rbuf[..n], &mut wbuf);
+        match decode(&rbuf[..n]) {
+            Ok(req) => {
+                let destroy = req.op == Op::Destroy;
+                if let Err(e) = ops.handle(&req, chan, &mut reply) {
+                    // A reply to a caller that was interrupted meanwhile: harmless.
+                    tracing::debug!(error = %e, opcode = req.header.opcode, "FUSE reply not delivered");
+                }
+                if destroy {
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed FUSE request");
+                // Answer what can be answered, so its caller does not hang.
+                if n >= 16 {
+                    let unique = u64::from_ne_bytes(rbuf[8..16].try_into().unwrap_or([0; 8]));
+                    let _ = send(chan, reply.error(unique, libc::EIO));
+                }
+            }
+        }
         in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-fn handle(server: &Server<VprocFs>, dev: &File, request: &mut [u8], wbuf: &mut [u8]) {
-    let reader = match Reader::<()>::from_fuse_buffer(FuseBuf::new(request)) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed FUSE request");
-            return;
-        }
-    };
-    let writer = match FuseDevWriter::<()>::new(dev.as_raw_fd(), wbuf) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "FUSE reply buffer");
-            return;
-        }
-    };
-    if let Err(e) = server.handle_message(reader, writer.into(), None, None) {
-        // A reply to a caller that was interrupted meanwhile fails with ENOENT: harmless.
-        tracing::debug!(error = %e, "FUSE request not answered");
     }
 }

@@ -1,22 +1,80 @@
-//! The FUSE layer: the inode table, per-open buffers, the filesystem operations and the
-//! service that mounts and runs worker threads. Nothing outside this module touches
-//! fuse-backend-rs.
+//! The FUSE layer: the two trees vproc mounts ([`tree`]), the protocol ([`wire`]), the answer
+//! to each request ([`ops`]), the threads that serve the channels ([`server`]), and the
+//! processes around them: the in-process [`Service`], and `vproc serve`'s supervisor and worker
+//! ([`supervisor`], [`worker`]), which restart and upgrade without a reader noticing.
+//!
+//! Everything that touches `/dev/fuse` or a mount of it is here; it renders through
+//! [`crate::compose`] and never reads a cgroup itself. Its unsafe code is in `sys.rs`.
+#![deny(unsafe_code)]
 
 mod channel;
+mod content;
+pub mod embedded;
 mod handles;
-mod mountpoint;
+pub mod mount;
+pub mod ops;
+pub mod registry;
+pub mod server;
 mod service;
 pub mod supervisor;
-pub mod table;
-pub mod takeover;
-mod vfs;
+pub mod sys;
+pub mod tree;
+pub mod wire;
 pub mod worker;
 
-pub use mountpoint::fuse_mount_at;
-pub use service::{serve, Config, Service};
-pub use vfs::{Stats, VprocFs};
+pub use mount::fuse_mount_at;
+pub use service::{serve, Config, Connections, Service};
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
+
+/// Counters a test or an operator can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Opens answered with host values because the caller could not be resolved.
+    pub host_fallbacks: AtomicU64,
+    /// Opens of views that reached vproc (per-container files opened without a round trip are
+    /// not counted).
+    pub opens: AtomicU64,
+    /// Per-container files that a process of another container opened.
+    pub foreign_opens: AtomicU64,
+}
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The mountpoint is unusable.
+    #[error(transparent)]
+    Mountpoint(#[from] mount::Error),
+    /// A FUSE connection or mount could not be made.
+    #[error("{what}")]
+    Fuse {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call failed.
+    #[error("{what}")]
+    Sys {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Sys { what, source }
+    }
+
+    pub(crate) fn fuse(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Fuse { what, source }
+    }
+}
 
 /// Whether `dir` is a live FUSE mount whose `proc/meminfo` answers (a serving vproc, or an
 /// lxcfs-style tree).
@@ -24,19 +82,4 @@ pub fn serves_views(dir: &Path) -> bool {
     fuse_mount_at(dir).is_some()
         && nix::sys::statfs::statfs(dir).is_ok()
         && dir.join("proc/meminfo").is_file()
-}
-
-/// Serves the host's views at `mountpoint` with the default settings until SIGTERM or SIGINT
-/// (the embedded server of `vproc run`).
-pub fn serve_default(mountpoint: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let renderer = crate::render::Renderer::for_host(
-        crate::cgroup::resolve::Mode::Container,
-        Config::DEFAULT_CACHE,
-    )?;
-    let cfg = Config {
-        mountpoint: mountpoint.to_owned(),
-        threads: Config::default_threads(),
-    };
-    serve(std::sync::Arc::new(renderer), &cfg)?;
-    Ok(())
 }

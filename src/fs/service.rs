@@ -1,146 +1,151 @@
-//! Mounting and serving: one FUSE session, one worker thread per cloned `/dev/fuse` channel
-//! (`FUSE_DEV_IOC_CLONE`), and a clean stop (unmount, wake every worker, join).
+//! Serving in this process: mount both trees, answer them on threads, and stop cleanly
+//! (detach the mount, let the channels end, join). `vproc serve` runs the same trees through a
+//! supervisor and a worker process instead (`supervisor/`), for restarts without downtime; this
+//! is the embedded server of `vproc run` and of tests.
 //!
-//! Lifecycle: `start` mounts and spawns workers (Running); `stop` sets the stop flag and
-//! unmounts, which makes the kernel fail every blocked channel read with ENODEV; then it joins
-//! the workers (Stopped).
+//! Lifecycle: `start` mounts the views tree, starts the threads, then attaches the containers
+//! tree inside it (which needs the views tree answering); `stop` detaches the whole mount, which
+//! ends every channel, and joins.
 
-use super::channel::run_channel;
-use super::mountpoint;
-use super::vfs::{Stats, VprocFs};
-use crate::render::load::Sampler;
-use crate::render::Renderer;
-use fuse_backend_rs::api::server::Server;
-use fuse_backend_rs::transport::FuseSession;
-use nix::errno::Errno;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use super::mount::{self, NewTree};
+use super::registry::Registry;
+use super::server::{Channels, Server};
+use super::sys::clone_channel;
+use super::tree::BY_PID_NAME;
+use super::{Error, Stats};
+use crate::compose::Composer;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// What to serve and how.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to mount.
     pub mountpoint: PathBuf,
-    /// Worker threads, each with its own channel.
+    /// Threads for the views tree, each with its own channel (the containers tree gets half).
     pub threads: usize,
 }
 
 impl Config {
     /// How long host files and cgroup values are reused by default.
-    pub const DEFAULT_CACHE: std::time::Duration = std::time::Duration::from_millis(100);
+    pub const DEFAULT_CACHE: Duration = Duration::from_millis(100);
 
-    /// Two workers per CPU, between 2 and 16.
+    /// Two threads per CPU, between 2 and 16.
     pub fn default_threads() -> usize {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         (cpus * 2).clamp(2, 16)
     }
-}
 
-/// Why serving failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The mountpoint is unusable.
-    #[error(transparent)]
-    Mountpoint(#[from] mountpoint::Error),
-    /// The FUSE session could not be set up.
-    #[error("FUSE: {0}")]
-    Fuse(String),
-    /// A system call failed.
-    #[error("{what}")]
-    Sys {
-        /// What was being done.
-        what: &'static str,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-pub(crate) fn sys(what: &'static str) -> impl FnOnce(Errno) -> Error {
-    move |e| Error::Sys {
-        what,
-        source: e.into(),
+    /// Threads for the containers tree: most of its reads never reach vproc (the page cache
+    /// serves them), so half as many, at least 2.
+    pub fn container_threads(views_threads: usize) -> usize {
+        (views_threads / 2).max(2)
     }
 }
 
-/// A running mount.
+/// Both trees' connections, before any worker serves them.
+#[derive(Debug)]
+pub struct Connections {
+    /// The views tree, attached at the mountpoint.
+    pub views: File,
+    /// The containers tree and its not yet attached mount, if it could be made (Linux 5.2+).
+    pub containers: Option<NewTree>,
+}
+
+impl Connections {
+    /// Mounts the views tree at `mountpoint` (prepared first) and makes the containers tree.
+    pub fn mount(mountpoint: &Path) -> Result<Connections, Error> {
+        let views = mount::new_tree("vproc").map_err(Error::fuse("creating the views tree"))?;
+        mount::attach(&views.mount, mountpoint).map_err(Error::fuse("mounting the views tree"))?;
+        let containers = match mount::new_tree("vproc-containers") {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "no containers tree (by-pid): this kernel cannot make detached mounts");
+                None
+            }
+        };
+        Ok(Connections {
+            views: views.conn,
+            containers,
+        })
+    }
+
+    /// `n` channels of the views tree and `m` of the containers tree.
+    pub fn channels(&self, n: usize, m: usize) -> Result<Channels, Error> {
+        let clone = |conn: &File, k: usize| {
+            (0..k.max(1))
+                .map(|_| clone_channel(conn))
+                .collect::<std::io::Result<Vec<File>>>()
+                .map_err(Error::sys("cloning FUSE channels"))
+        };
+        Ok(Channels {
+            views: clone(&self.views, n)?,
+            containers: match &self.containers {
+                Some(c) => clone(&c.conn, m)?,
+                None => Vec::new(),
+            },
+        })
+    }
+
+    /// Attaches the containers tree at `MOUNTPOINT/by-pid` (the views tree must be answering).
+    pub fn attach_containers(&self, mountpoint: &Path) -> Result<(), Error> {
+        if let Some(c) = &self.containers {
+            mount::attach(&c.mount, &mountpoint.join(BY_PID_NAME))
+                .map_err(Error::fuse("mounting the containers tree"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A running mount served by this process.
 pub struct Service {
-    session: FuseSession,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
-    server: Arc<Server<VprocFs>>,
-    stats: Arc<Stats>,
+    server: Server,
     mountpoint: PathBuf,
-    _sampler: Sampler,
 }
 
 impl Service {
-    /// Mounts at `cfg.mountpoint` and starts the workers.
-    pub fn start(renderer: Arc<Renderer>, cfg: &Config) -> Result<Service, Error> {
-        let mountpoint = mountpoint::prepare(&cfg.mountpoint)?;
-        let mut session = FuseSession::new(&mountpoint, "vproc", "vproc", true)
-            .map_err(|e| Error::Fuse(e.to_string()))?;
-        session.set_allow_other(true);
-        session.mount().map_err(|e| Error::Fuse(e.to_string()))?;
-        let stats = Arc::new(Stats::default());
-        let sampler = Sampler::spawn(renderer.clone(), None).map_err(|source| Error::Sys {
-            what: "spawning the load sampler",
-            source,
-        })?;
-        let server = Arc::new(Server::new(VprocFs::new(renderer, stats.clone())));
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut svc = Service {
-            session,
-            stop,
-            workers: Vec::new(),
-            server,
-            stats,
-            mountpoint,
-            _sampler: sampler,
-        };
-        for i in 0..cfg.threads.max(1) {
-            let dev = svc
-                .session
-                .clone_fuse_file()
-                .map_err(|e| Error::Fuse(e.to_string()))?;
-            let (server, stop) = (svc.server.clone(), svc.stop.clone());
-            let bufsize = svc.session.bufsize();
-            let handle = std::thread::Builder::new()
-                .name(format!("vproc:fuse-{i}"))
-                .spawn(move || run_channel(&server, &dev, &stop, &AtomicUsize::new(0), bufsize))
-                .map_err(|source| Error::Sys {
-                    what: "spawning a worker thread",
-                    source,
-                })?;
-            svc.workers.push(handle);
+    /// Mounts at `cfg.mountpoint` and starts the threads.
+    pub fn start(composer: Arc<Composer>, cfg: &Config) -> Result<Service, Error> {
+        let mountpoint = mount::prepare(&cfg.mountpoint)?;
+        let conns = Connections::mount(&mountpoint)?;
+        let channels = conns.channels(cfg.threads, Config::container_threads(cfg.threads))?;
+        let registry = Arc::new(Registry::new(None, 1));
+        let server = Server::start(composer, registry, channels, None)
+            .map_err(Error::sys("starting the channel threads"))?;
+        let svc = Service { server, mountpoint };
+        if let Err(e) = conns.attach_containers(&svc.mountpoint) {
+            svc.stop_quietly();
+            return Err(e);
         }
         Ok(svc)
     }
 
     /// Where the views are mounted.
-    pub fn mountpoint(&self) -> &std::path::Path {
+    pub fn mountpoint(&self) -> &Path {
         &self.mountpoint
     }
 
     /// Counters of this mount.
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
+        self.server.stats()
     }
 
-    /// Unmounts and joins the workers.
-    pub fn stop(mut self) -> Result<(), Error> {
-        self.stop.store(true, Ordering::Release);
-        // Unmounting makes every blocked read return ENODEV.
-        let unmounted = self
-            .session
-            .umount()
-            .map_err(|e| Error::Fuse(e.to_string()));
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        unmounted
+    /// Per-reader handles open (for leak checks).
+    pub fn open_handles(&self) -> usize {
+        self.server.open_handles()
+    }
+
+    /// Unmounts and joins the threads.
+    pub fn stop(self) -> Result<(), Error> {
+        let r = mount::detach(&self.mountpoint).map_err(Error::sys("unmounting"));
+        self.server.join(Duration::from_secs(1));
+        r
+    }
+
+    fn stop_quietly(self) {
+        let _ = self.stop();
     }
 }
 
@@ -148,13 +153,12 @@ impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
             .field("mountpoint", &self.mountpoint)
-            .field("workers", &self.workers.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// Runs `vproc serve` in the foreground until SIGTERM or SIGINT, then unmounts.
-pub fn serve(renderer: Arc<Renderer>, cfg: &Config) -> Result<(), Error> {
+/// Runs a [`Service`] in the foreground until SIGTERM or SIGINT, then unmounts.
+pub fn serve(composer: Arc<Composer>, cfg: &Config) -> Result<(), Error> {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGTERM);
@@ -162,14 +166,12 @@ pub fn serve(renderer: Arc<Renderer>, cfg: &Config) -> Result<(), Error> {
     // Blocked before any thread starts, so every thread inherits the mask and only the
     // sigwait below receives them.
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
-        .map_err(sys("blocking signals"))?;
-    let svc = Service::start(renderer, cfg)?;
-    tracing::info!(
-        mountpoint = %svc.mountpoint().display(),
-        workers = cfg.threads,
-        "serving proc/{{meminfo,cpuinfo,stat,uptime,loadavg,swaps,diskstats}} and sys/devices/system/cpu/online"
-    );
-    let sig = signals.wait().map_err(sys("waiting for a signal"))?;
+        .map_err(|e| Error::sys("blocking signals")(e.into()))?;
+    let svc = Service::start(composer, cfg)?;
+    tracing::info!(mountpoint = %svc.mountpoint().display(), "serving");
+    let sig = signals
+        .wait()
+        .map_err(|e| Error::sys("waiting for a signal")(e.into()))?;
     tracing::info!(signal = ?sig, "unmounting");
     svc.stop()
 }

@@ -1,6 +1,6 @@
 //! `/proc/meminfo` lines: `Key:   value kB` or `Key:   value`.
 
-use crate::cgroup::parse::{self, parse_u64};
+use crate::kernel::parse::{self, parse_u64};
 
 /// One meminfo line split into its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

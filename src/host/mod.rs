@@ -1,14 +1,13 @@
 //! The host's own files, read as raw bytes: the views rewrite values in the host's text rather
 //! than regenerating it, so line order and unknown keys survive.
 //!
-//! Owns every read of `/proc/{meminfo,stat,cpuinfo,uptime,loadavg,swaps,diskstats}` and
+//! Owns every read of `/proc/{meminfo,stat,cpuinfo,loadavg,swaps,diskstats}` and
 //! `/sys/devices/system/cpu/{online,possible,present}`, and the small parsers that pick values
 //! out of them. Both roots are injectable for tests.
 #![forbid(unsafe_code)]
 
 pub mod meminfo;
 pub mod stat;
-pub mod uptime;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,7 +19,6 @@ pub enum HostFile {
     Meminfo,
     Stat,
     Cpuinfo,
-    Uptime,
     Loadavg,
     Swaps,
     Diskstats,
@@ -31,11 +29,10 @@ pub enum HostFile {
 
 impl HostFile {
     /// Every host file.
-    pub const ALL: [HostFile; 10] = [
+    pub const ALL: [HostFile; 9] = [
         HostFile::Meminfo,
         HostFile::Stat,
         HostFile::Cpuinfo,
-        HostFile::Uptime,
         HostFile::Loadavg,
         HostFile::Swaps,
         HostFile::Diskstats,
@@ -49,7 +46,6 @@ impl HostFile {
             HostFile::Meminfo => (&roots.proc, "meminfo"),
             HostFile::Stat => (&roots.proc, "stat"),
             HostFile::Cpuinfo => (&roots.proc, "cpuinfo"),
-            HostFile::Uptime => (&roots.proc, "uptime"),
             HostFile::Loadavg => (&roots.proc, "loadavg"),
             HostFile::Swaps => (&roots.proc, "swaps"),
             HostFile::Diskstats => (&roots.proc, "diskstats"),

@@ -1,7 +1,7 @@
 //! `/proc/stat` CPU lines: `cpu  user nice system idle iowait irq softirq steal guest
 //! guest_nice` in USER_HZ ticks, then one `cpuN` line per online CPU.
 
-use crate::cgroup::parse::{self, parse_u64};
+use crate::kernel::parse::{self, parse_u64};
 
 /// Which CPU a `cpu` line is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,14 +4,14 @@
 
 use super::rootfs::{self, Scratch};
 use super::{sys, Error, RunConfig};
-use crate::cgroup::mountinfo::Mounts;
+use crate::kernel::mountinfo::Mounts;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use vproc_mount::OpenView;
 
 /// What the init needs from the parent (a copy: the init has its own address space).
 pub struct InitContext<'a> {
@@ -19,7 +19,8 @@ pub struct InitContext<'a> {
     pub scratch: Scratch,
     pub cgroup_procs: Vec<PathBuf>,
     pub cgroups: Mounts,
-    pub views: &'a [OpenView],
+    /// The init's end of the socket the parent sends the views on.
+    pub handoff: &'a OwnedFd,
     pub signals: SigSet,
 }
 
@@ -40,14 +41,21 @@ fn setup(ctx: &InitContext<'_>) -> Result<(), Error> {
     // running on unsupervised.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(Error::sys("setting the parent-death signal"))?;
+    // (Had the parent died before the signal was armed, the views never arrive: the init
+    // stops there. Its own getppid() is 0 in the new pid namespace, so it cannot ask.)
     // Join the container's cgroup before the cgroup namespace is made, so the namespace's root
     // is the container's cgroup ("0" means the writing process).
     for f in &ctx.cgroup_procs {
         std::fs::write(f, "0").map_err(|e| Error::io("joining", f, e))?;
     }
+    super::handoff::send_joined(ctx.handoff)?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .map_err(Error::sys("creating the cgroup namespace"))?;
-    rootfs::build(ctx.cfg, &ctx.scratch, &ctx.cgroups, ctx.views)?;
+    // The views are named by this init's pid, so the parent sends them once it exists; they go
+    // on the new root's fresh /proc, before pivot_root.
+    rootfs::build(ctx.cfg, &ctx.scratch, &ctx.cgroups, || {
+        super::handoff::recv_views(ctx.handoff)
+    })?;
     let hostname = ctx
         .cfg
         .hostname
@@ -61,10 +69,10 @@ fn setup(ctx: &InitContext<'_>) -> Result<(), Error> {
 }
 
 fn supervise(ctx: &InitContext<'_>) -> isize {
-    // SAFETY: the init is single-threaded (a clone of a single-threaded parent).
-    let child = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => exec_command(ctx),
-        Ok(ForkResult::Parent { child }) => child,
+    // The init is single-threaded (a clone of a single-threaded parent).
+    let child = match sys::fork() {
+        Ok(None) => exec_command(ctx),
+        Ok(Some(child)) => child,
         Err(e) => {
             eprintln!("vproc: starting the command: {e}");
             return SETUP_FAILED;

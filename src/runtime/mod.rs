@@ -4,33 +4,46 @@
 //! container's own cgroups at `/sys/fs/cgroup` and vproc's views over `/proc/...`, and runs the
 //! command under that init, which forwards signals and reaps zombies (docker's `--init`).
 //!
-//! Process roles: the parent (`spawn.rs`: cgroup, views, clone, wait, signal forwarding, teardown)
-//! and the container's init (`init.rs`: joins the cgroup, mounts, `pivot_root`, runs the
-//! command). The parent stays single-threaded until the init is cloned; an embedded view server
-//! runs in a separate process.
+//! Process roles: the parent (`spawn.rs`: record, cgroup, clone, the views, wait, signal
+//! forwarding, teardown) and the container's init (`init.rs`: joins the cgroup, mounts,
+//! `pivot_root`, runs the command), which talk over one socket (`handoff.rs`). The parent stays
+//! single-threaded until the init is cloned. The views come from a directory some server
+//! provides (the CLI starts one when none runs): this module never serves them itself.
+//!
+//! Containers are recorded under `/run/vproc/<name>` (`state.rs`), so `vproc ps` lists them,
+//! `vproc exec NAME` finds them, and whatever a container killed outright left behind is
+//! removed by the next `vproc run` or by `vproc gc`.
 
+mod handoff;
 mod init;
-pub mod limits;
 mod rootfs;
 mod spawn;
+pub mod state;
 mod sys;
 pub mod units;
 
-pub use limits::{Limits, MemorySwap};
-pub use spawn::{exec, run};
+pub use crate::cgroup::write::{Limits, MemorySwap};
+pub use spawn::{exec, resolve_target, run, DEFAULT_CGROUP_PARENT};
 
 use std::path::PathBuf;
+
+/// Where a container's views come from: a views tree (its `by-pid` files are used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSource {
+    /// The tree's directory.
+    pub dir: PathBuf,
+    /// The process whose mount namespace the directory is in, when it is not this one's (an
+    /// embedded server mounts in a namespace of its own, which vanishes with it).
+    pub mount_ns_of: Option<u32>,
+}
 
 /// Which views the container gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Views {
     /// None: the container reads the kernel's files (to compare).
     None,
-    /// The views served at this directory by a running `vproc serve`.
-    Dir(PathBuf),
-    /// A running `vproc serve` at the default mountpoint if there is one, else views served by
-    /// `vproc run` itself for the container's lifetime.
-    Auto,
+    /// The container's own files of this views tree.
+    Source(ViewSource),
 }
 
 /// A bind mount from the host into the container.
@@ -52,7 +65,7 @@ pub struct RunConfig {
     /// Resource limits.
     pub limits: Limits,
     /// Where the container's cgroup goes: absolute from each hierarchy's root, or relative to
-    /// vproc's own cgroup (`.` for the own cgroup itself).
+    /// vproc's own cgroup (`.` for the own cgroup itself, `./a/b` below it).
     pub cgroup_parent: String,
     /// The container's name (its cgroup's name); default `vproc-<pid>`.
     pub name: String,
@@ -87,9 +100,6 @@ pub enum Error {
     /// No cgroup hierarchy at all.
     #[error("no cgroup hierarchy is mounted")]
     NoCgroups,
-    /// A requested limit needs a controller the host does not have.
-    #[error("this host has no cgroup support for the requested {0} limit")]
-    NoController(&'static str),
     /// `--rootfs` does not exist.
     #[error("rootfs {0} does not exist or is not a directory")]
     RootfsMissing(PathBuf),
@@ -101,7 +111,7 @@ pub enum Error {
     #[error("vproc run must be started from a single-threaded process")]
     Threaded,
     /// A file operation failed.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         /// What was being done.
         what: &'static str,
@@ -114,11 +124,28 @@ pub enum Error {
     /// The views could not be prepared.
     #[error(transparent)]
     Views(#[from] vproc_mount::Error),
-    /// The embedded view server did not come up.
-    #[error("the view server did not start: {0}")]
+    /// The views could not be set up.
+    #[error("{0}")]
     Serve(String),
+    /// A container of that name runs already.
+    #[error("a container named {name} is running (vproc run pid {pid}); choose another --name")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// Its `vproc run` process.
+        pid: u32,
+    },
+    /// `vproc exec NAME` names no running container.
+    #[error("no running container is named {0} (vproc ps lists them)")]
+    NoSuchContainer(String),
+    /// The container's cgroup could not be made.
+    #[error(transparent)]
+    Create(#[from] crate::cgroup::create::CreateError),
+    /// A /proc file could not be read.
+    #[error(transparent)]
+    Kernel(#[from] crate::kernel::Error),
     /// A system call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Sys {
         /// What was being done.
         what: &'static str,
@@ -126,7 +153,7 @@ pub enum Error {
         #[source]
         source: nix::errno::Errno,
     },
-    /// Reading the cgroup model failed.
+    /// Reading the cgroup model, or writing a limit, failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroup::Error),
 }

@@ -7,7 +7,7 @@
 //! and the views go on top of the fresh `/proc`, so they come after it.
 
 use super::{Error, RunConfig};
-use crate::cgroup::mountinfo::Mounts;
+use crate::kernel::mountinfo::Mounts;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
 use vproc_mount::OpenView;
@@ -74,7 +74,7 @@ pub fn build(
     cfg: &RunConfig,
     scratch: &Scratch,
     cgroups: &Mounts,
-    views: &[OpenView],
+    views: impl FnOnce() -> Result<Vec<OpenView>, Error>,
 ) -> Result<(), Error> {
     // Nothing mounted from here on may propagate back to the host.
     mnt(
@@ -179,8 +179,9 @@ pub fn build(
         }
         bind(&v.host, &target, v.read_only)?;
     }
+    let views = views()?;
     if !views.is_empty() {
-        vproc_mount::attach_views(views, root)?;
+        vproc_mount::attach_views(&views, root)?;
     }
     std::env::set_current_dir(root).map_err(|e| Error::io("entering", root, e))?;
     // pivot_root(".", ".") stacks the old root on the new one; detaching it leaves only the new.

@@ -1,19 +1,20 @@
-//! The parent side of `vproc run` (and `vproc exec`): checks, the container's cgroup, the views
-//! (a running daemon's, or an embedded server in its own process), the clone of the init,
-//! signal forwarding, waiting, and teardown on every path (cgroup guard, server stop, scratch
-//! directories).
+//! The parent side of `vproc run` (and `vproc exec`): checks, the container's record and
+//! cgroup, the clone of the init, its views (sent once it exists, since they are named by its
+//! pid), signal forwarding, waiting, and teardown on every path (cgroup guard, scratch
+//! directories, record).
 
+use super::handoff::{self, Handoff};
 use super::init::{self, InitContext};
-use super::limits::ContainerCgroup;
 use super::rootfs::Scratch;
+use super::state::{self, Record};
 use super::{sys, Error, RunConfig, Views};
-use crate::cgroup::Hierarchies;
+use crate::cgroup::create::ContainerCgroup;
+use crate::cgroup::{write, Hierarchies, ProcCgroups};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// Signals forwarded to the command.
 const FORWARDED: [Signal; 8] = [
@@ -27,8 +28,10 @@ const FORWARDED: [Signal; 8] = [
     Signal::SIGCONT,
 ];
 
-/// Runs a container; returns the command's exit status (128 + signal when it was killed).
-pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
+/// The default cgroup parent: a level vproc owns, removed when its last container is gone.
+pub const DEFAULT_CGROUP_PARENT: &str = "/vproc";
+
+fn check(cfg: &RunConfig) -> Result<(), Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NotRoot);
     }
@@ -40,38 +43,54 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
             return Err(Error::RootfsMissing(r.clone()));
         }
     }
-    let threads = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:").map(|v| v.trim().to_owned()))
-        });
-    if threads.as_deref() != Some("1") {
+    if crate::kernel::pid::own_thread_count() != Some(1) {
         return Err(Error::Threaded);
     }
+    Ok(())
+}
+
+/// Runs a container; returns the command's exit status (128 + signal when it was killed).
+pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
+    check(cfg)?;
+    // Leftovers of containers whose `vproc run` was killed outright go first.
+    for r in state::gc() {
+        tracing::info!(container = %r.name, "removed what a dead container left behind");
+    }
+    if let Some(existing) = state::find(&cfg.name) {
+        return Err(Error::NameInUse {
+            name: cfg.name.clone(),
+            pid: existing.run_pid,
+        });
+    }
     let h = Hierarchies::discover()?;
-    let scratch_dir = scratch_base().join(&cfg.name);
-    let scratch = ScratchDirs::create(&scratch_dir)?;
-    let cgroup = ContainerCgroup::create(&h, &cfg.cgroup_parent, &cfg.name, &cfg.limits)?;
-    let mut server = None;
-    let source = match &cfg.views {
-        Views::None => None,
-        Views::Dir(d) => Some(d.clone()),
-        Views::Auto => {
-            let default = Path::new(vproc_mount::DEFAULT_SOURCE);
-            if crate::fs::serves_views(default) {
-                Some(default.to_owned())
-            } else {
-                let mnt = scratch_dir.join("views");
-                server = Some(EmbeddedServer::start(&mnt)?);
-                Some(mnt)
-            }
-        }
+    let scratch = ScratchDirs::create(&state::base().join(&cfg.name))?;
+    let mut cgroup = ContainerCgroup::create(&h, &cfg.cgroup_parent, &cfg.name)?;
+    if cfg.cgroup_parent == DEFAULT_CGROUP_PARENT {
+        cgroup.own_default_parent();
+    }
+    write::apply(cgroup.dirs(), &cfg.limits)?;
+    let run_start = crate::kernel::pid::start_ticks(Path::new("/proc/self"))?;
+    let mut record = Record {
+        name: cfg.name.clone(),
+        run_pid: std::process::id(),
+        run_start,
+        init_pid: None,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        command: cfg.command.join(" "),
+        memory: cfg.limits.memory,
+        cpus: cfg
+            .limits
+            .cpu_quota_us
+            .map(|q| (q, cfg.limits.cpu_period_us.unwrap_or(100_000))),
+        cgroups: cgroup.leaves(),
+        created_parents: cgroup.created_parents().to_vec(),
     };
-    let views = match &source {
-        Some(s) => vproc_mount::open_views(s)?,
-        None => Vec::new(),
-    };
+    record
+        .save()
+        .map_err(|e| Error::io("recording the container in", record.dir(), e))?;
+    let handoff = Handoff::new()?;
     let mut signals = SigSet::empty();
     for s in FORWARDED {
         signals.add(s);
@@ -90,7 +109,7 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
         },
         cgroup_procs: cgroup.procs_files(),
         cgroups: h.mounts().clone(),
-        views: &views,
+        handoff: &handoff.init,
         signals,
     };
     let mut flags = CloneFlags::CLONE_NEWNS
@@ -103,24 +122,55 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
     let init_pid = sys::clone_process(&mut || init::main(&ctx), flags)
         .map_err(Error::sys("creating the container"))?;
     drop(ctx);
-    drop(views);
-    if let Some(f) = &cfg.pid_file {
-        std::fs::write(f, format!("{init_pid}\n")).map_err(|e| Error::io("writing", f, e))?;
-    }
-    let code = wait_forwarding(init_pid, &waited);
+    drop(handoff.init);
+    record.init_pid = u32::try_from(init_pid.as_raw()).ok();
+    let _ = record.save();
+    // The container's own files, named by its init's pid, once it is in its cgroup.
+    let joined = handoff::wait_joined(&handoff.parent);
+    let views = match (&cfg.views, record.init_pid) {
+        _ if !joined => Ok(Vec::new()),
+        (Views::Source(src), Some(pid)) => {
+            let open = || vproc_mount::open_views_of(&src.dir, pid);
+            match src.mount_ns_of {
+                Some(ns) => vproc_mount::with_mount_ns_of(ns, open),
+                None => open(),
+            }
+        }
+        _ => Ok(Vec::new()),
+    };
+    let sent = match views {
+        Ok(v) => handoff::send_views(&handoff.parent, &v),
+        Err(e) => {
+            // The init gets nothing and stops; its exit status reports the failure.
+            let _ = nix::sys::signal::kill(init_pid, Signal::SIGKILL);
+            Err(e.into())
+        }
+    };
+    let code = match sent {
+        Ok(()) => {
+            if let Some(f) = &cfg.pid_file {
+                std::fs::write(f, format!("{init_pid}\n"))
+                    .map_err(|e| Error::io("writing", f, e))?;
+            }
+            Ok(wait_forwarding(init_pid, &waited))
+        }
+        Err(e) => {
+            let _ = waitpid(init_pid, None);
+            Err(e)
+        }
+    };
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&waited), None);
-    let oom = cgroup.oom_kills();
-    if oom > 0 {
-        eprintln!(
-            "vproc: the container's memory limit was hit: the kernel's OOM killer killed {oom} process(es) (exit status {code})"
-        );
+    if let Ok(code) = code {
+        let oom = write::oom_kills(cgroup.dirs());
+        if oom > 0 {
+            eprintln!(
+                "vproc: the container's memory limit was hit: the kernel's OOM killer killed {oom} process(es) (exit status {code})"
+            );
+        }
     }
     drop(cgroup);
-    if let Some(s) = server.take() {
-        s.stop();
-    }
     drop(scratch);
-    Ok(code)
+    code
 }
 
 fn wait_forwarding(init: Pid, waited: &SigSet) -> i32 {
@@ -141,16 +191,9 @@ fn wait_forwarding(init: Pid, waited: &SigSet) -> i32 {
     }
 }
 
-fn scratch_base() -> PathBuf {
-    if Path::new("/run").is_dir() {
-        PathBuf::from("/run/vproc")
-    } else {
-        std::env::temp_dir().join("vproc")
-    }
-}
-
-/// Host directories the init mounts on (in its own namespace); removed at the end. Only empty
-/// directories are removed, never recursively, so nothing mounted there can be touched.
+/// The container's directory under `/run/vproc`: its record, and the host directories the init
+/// mounts on (in its own namespace). Removed at the end, on every path. Only empty directories
+/// are removed, never recursively, so nothing mounted there can be touched.
 struct ScratchDirs {
     base: PathBuf,
     root: PathBuf,
@@ -173,124 +216,45 @@ impl ScratchDirs {
 
 impl Drop for ScratchDirs {
     fn drop(&mut self) {
-        for d in [
-            &self.root,
-            &self.overlay,
-            &self.base.join("views"),
-            &self.base,
-        ] {
+        for d in [&self.root, &self.overlay] {
             let _ = std::fs::remove_dir(d);
         }
+        for f in ["state", "state.tmp"] {
+            let _ = std::fs::remove_file(self.base.join(f));
+        }
+        let _ = std::fs::remove_dir(&self.base);
     }
 }
 
-/// `vproc serve` in a child process of its own (its own process group, so a terminal's Ctrl-C
-/// goes to the container, not to it), for the container's lifetime.
-struct EmbeddedServer {
-    pid: Pid,
-    mountpoint: PathBuf,
+/// The host pid of a running container's init: `target` is a container name (`vproc run
+/// --name`) or any host pid of the container.
+pub fn resolve_target(target: &str) -> Result<u32, Error> {
+    if let Ok(pid) = target.parse::<u32>() {
+        return Ok(pid);
+    }
+    state::find(target)
+        .and_then(|r| r.init_pid)
+        .ok_or_else(|| Error::NoSuchContainer(target.to_owned()))
 }
 
-impl EmbeddedServer {
-    fn start(mountpoint: &Path) -> Result<Self, Error> {
-        // SAFETY: the parent is single-threaded here (checked in `run`).
-        match unsafe { nix::unistd::fork() }.map_err(Error::sys("starting the view server"))? {
-            nix::unistd::ForkResult::Child => {
-                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-                let code = match crate::fs::serve_default(mountpoint) {
-                    Ok(()) => 0,
-                    Err(e) => {
-                        eprintln!("vproc: view server: {e}");
-                        1
-                    }
-                };
-                std::process::exit(code);
-            }
-            nix::unistd::ForkResult::Parent { child } => {
-                let s = EmbeddedServer {
-                    pid: child,
-                    mountpoint: mountpoint.to_owned(),
-                };
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while !crate::fs::serves_views(mountpoint) {
-                    if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
-                        waitpid(child, Some(WaitPidFlag::WNOHANG))
-                    {
-                        return Err(Error::Serve("it exited".into()));
-                    }
-                    if Instant::now() > deadline {
-                        s.stop();
-                        return Err(Error::Serve("no mount after 10 s".into()));
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Ok(s)
-            }
-        }
-    }
-
-    fn stop(&self) {
-        let _ = nix::sys::signal::kill(self.pid, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                Ok(WaitStatus::StillAlive) => {
-                    let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
-                    let _ = waitpid(self.pid, None);
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if crate::fs::fuse_mount_at(&self.mountpoint).is_some() {
-            let _ = nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
-impl Drop for EmbeddedServer {
-    fn drop(&mut self) {
-        if nix::sys::signal::kill(self.pid, None).is_ok() {
-            self.stop();
-        }
-    }
-}
-
-/// `vproc exec PID -- COMMAND`: runs a command in the namespaces and cgroup of a running
-/// container's process; returns its exit status.
-pub fn exec(pid: u32, command: &[String]) -> Result<i32, Error> {
+/// `vproc exec TARGET -- COMMAND`: runs a command in the namespaces and cgroup of a running
+/// container (by name or by a pid in it); returns its exit status.
+pub fn exec(target: &str, command: &[String]) -> Result<i32, Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NotRoot);
     }
     if command.is_empty() {
         return Err(Error::NoCommand);
     }
+    let pid = resolve_target(target)?;
     let cgroup_path = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text =
         std::fs::read_to_string(&cgroup_path).map_err(|e| Error::io("reading", &cgroup_path, e))?;
     let h = Hierarchies::discover()?;
-    let cg = crate::cgroup::ProcCgroups::parse(&text);
-    let mut procs = Vec::new();
-    for m in &h.mounts().v1 {
-        if let Some(p) = cg.path_for_controllers(&m.controllers) {
-            let rel = p.strip_prefix("/").unwrap_or(p);
-            procs.push(m.mount_point.join(rel).join("cgroup.procs"));
-        }
-    }
-    if let (Some(v2), Some(p)) = (&h.mounts().v2, cg.unified()) {
-        if h.mounts().v1.is_empty() {
-            procs.push(
-                v2.mount_point
-                    .join(p.strip_prefix("/").unwrap_or(p))
-                    .join("cgroup.procs"),
-            );
-        }
-    }
-    for f in &procs {
-        std::fs::write(f, "0").map_err(|e| Error::io("joining", f, e))?;
+    let mut membership = ProcCgroups::parse(&text);
+    membership.strip_init_scope();
+    for f in h.procs_files(&membership) {
+        std::fs::write(&f, "0").map_err(|e| Error::io("joining", &f, e))?;
     }
     // The mount namespace last: after it, /proc paths are the container's.
     let namespaces = [
@@ -318,11 +282,13 @@ pub fn exec(pid: u32, command: &[String]) -> Result<i32, Error> {
         .map(|a| std::ffi::CString::new(a.as_bytes()).unwrap_or_default())
         .collect();
     // The new pid namespace applies to children only.
-    // SAFETY: this process is single-threaded (vproc exec starts no threads).
-    match unsafe { nix::unistd::fork() }.map_err(Error::sys("starting the command"))? {
-        nix::unistd::ForkResult::Child => {
+    match sys::fork().map_err(Error::sys("starting the command"))? {
+        None => {
             let _ = std::env::set_current_dir("/");
-            let err = nix::unistd::execvp(&args[0], &args).unwrap_err();
+            let err = match nix::unistd::execvp(&args[0], &args) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
             eprintln!("vproc: {}: {err}", command[0]);
             std::process::exit(if err == nix::errno::Errno::ENOENT {
                 127
@@ -330,7 +296,7 @@ pub fn exec(pid: u32, command: &[String]) -> Result<i32, Error> {
                 126
             });
         }
-        nix::unistd::ForkResult::Parent { child } => match waitpid(child, None) {
+        Some(child) => match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, c)) => Ok(c),
             Ok(WaitStatus::Signaled(_, s, _)) => Ok(128 + s as i32),
             _ => Ok(125),

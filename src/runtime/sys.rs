@@ -1,4 +1,7 @@
-//! The runtime's raw system calls; all of its unsafe code is here.
+//! The runtime's raw system calls (`clone` into new namespaces, bringing up loopback; `fork` is
+//! the bottom layer's);
+//! all of its unsafe code is here.
+#![allow(unsafe_code)]
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -33,6 +36,8 @@ pub fn clone_process(f: &mut dyn FnMut() -> isize, flags: CloneFlags) -> nix::Re
     drop(stack);
     nix::errno::Errno::result(pid).map(Pid::from_raw)
 }
+
+pub use crate::kernel::syscall::fork;
 
 /// Sets the loopback interface up (a new network namespace starts with it down).
 pub fn loopback_up() -> io::Result<()> {

@@ -5,9 +5,9 @@
 //! through. If no block matches a visible CPU (an unfamiliar format), the host file is served.
 
 use super::fmt::push_u64;
-use crate::cgroup::parse::{parse_u64, trim};
 use crate::cgroup::CpuSet;
 use crate::host::lines;
+use crate::kernel::parse::{parse_u64, trim};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {

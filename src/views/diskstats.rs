@@ -3,9 +3,9 @@
 //! field and for devices it did no I/O on. Without an I/O snapshot the host file is served.
 
 use super::fmt::{push_u64, push_u64_width};
-use crate::cgroup::parse::{self, parse_u64};
 use crate::cgroup::IoSnapshot;
 use crate::host::lines;
+use crate::kernel::parse::{self, parse_u64};
 
 /// Renders the container's diskstats into `out`.
 pub fn render(host: &[u8], io: Option<&IoSnapshot>, out: &mut Vec<u8>) {

@@ -1,20 +1,6 @@
 //! Number formatting into output buffers without allocation, matching the kernel's widths.
 
-use crate::cgroup::cpu_set::{fmt_u64, itoa_buf};
-
-/// Appends `n` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, n: u64) {
-    let mut b = itoa_buf();
-    out.extend_from_slice(fmt_u64(&mut b, n));
-}
-
-/// Appends `n` right-aligned in `width` columns (wider numbers are not cut).
-pub fn push_u64_width(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut b = itoa_buf();
-    let digits = fmt_u64(&mut b, n);
-    out.resize(out.len() + width.saturating_sub(digits.len()), b' ');
-    out.extend_from_slice(digits);
-}
+pub use crate::kernel::itoa::{push_u64, push_u64_width};
 
 /// Appends `s` left-aligned in `width` columns.
 pub fn push_padded(out: &mut Vec<u8>, s: &[u8], width: usize) {

@@ -195,7 +195,6 @@ fn push_named(out: &mut Vec<u8>, name: &[u8], v: u64) {
 mod tests {
     use super::*;
     use crate::cgroup::{CpuSet, PerCpuUsage};
-    use crate::host::uptime::Uptime;
 
     const HOST: &[u8] = b"cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 60 0 30 500 0 0 0 0 0 0\ncpu1 40 0 20 500 0 0 0 0 0 0\nintr 1 2\nctxt 5\nbtime 17\nprocs_running 3\nprocs_blocked 0\n";
 
@@ -208,10 +207,7 @@ mod tests {
 
     fn clock(up_cs: u64) -> Clock {
         Clock {
-            host: Uptime {
-                uptime_cs: up_cs,
-                idle_cs: 0,
-            },
+            host_uptime_cs: up_cs,
             container_start_cs: Some(0),
             user_hz: 100,
         }

@@ -21,15 +21,11 @@ pub fn render(clock: &Clock, visible_cpus: u64, usage: Option<&CpuUsage>, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::uptime::Uptime;
 
     #[test]
     fn container_age_and_idle() {
         let clock = Clock {
-            host: Uptime {
-                uptime_cs: 100_000,
-                idle_cs: 150_000,
-            },
+            host_uptime_cs: 100_000,
             container_start_cs: Some(99_750),
             user_hz: 100,
         };

@@ -237,6 +237,20 @@ impl Drop for TestCgroup {
     }
 }
 
+/// Spawns `cmd`, retrying while the binary is "busy": a copy just written by this process can
+/// still be open for writing in a child another test thread forked meanwhile (ETXTBSY).
+pub fn spawn_copied_binary(cmd: &mut Command) -> Child {
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            r => return r.unwrap(),
+        }
+    }
+    cmd.spawn().unwrap()
+}
+
 /// A child process killed and reaped on drop.
 pub struct Proc(pub Child);
 
@@ -362,9 +376,7 @@ impl Drop for Daemon {
             let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
         }
         // A supervisor that was killed outright could not remove its status files.
-        let status = vproc::fs::supervisor::status_path(&self.mnt);
-        let _ = std::fs::remove_file(status.with_extension("load"));
-        let _ = std::fs::remove_file(status);
+        vproc::fs::supervisor::status::remove_all(&self.mnt);
     }
 }
 
@@ -387,9 +399,7 @@ impl Drop for MountGuard {
                 break;
             }
         }
-        let status = vproc::fs::supervisor::status_path(&self.0);
-        let _ = std::fs::remove_file(status.with_extension("load"));
-        let _ = std::fs::remove_file(status);
+        vproc::fs::supervisor::status::remove_all(&self.0);
     }
 }
 

@@ -1,10 +1,10 @@
-//! v1 blkio: `blkio.throttle.io_service_bytes_recursive` and
+//! v1 blkio: usage from `blkio.throttle.io_service_bytes_recursive` and
 //! `blkio.throttle.io_serviced_recursive`, which every kernel with blkio keeps (the CFQ-era
-//! `blkio.io_*` files lxcfs reads are gone since 5.0).
+//! `blkio.io_*` files lxcfs reads are gone since 5.0), and the proportional weight.
 
-use crate::cgroup::files;
-use crate::cgroup::parse::{self, parse_dev, parse_u64};
 use crate::cgroup::{CgroupDir, IoDevice, IoSnapshot, Result};
+use crate::kernel::parse::{self, parse_dev, parse_u64};
+use crate::kernel::read::{read_into, write};
 
 const BYTES: &str = "blkio.throttle.io_service_bytes_recursive";
 const IOS: &str = "blkio.throttle.io_serviced_recursive";
@@ -12,9 +12,9 @@ const IOS: &str = "blkio.throttle.io_serviced_recursive";
 /// Per-device bytes and operations.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<IoSnapshot> {
     let mut snap = IoSnapshot::default();
-    files::read_into(&d.file(BYTES), buf)?;
+    read_into(&d.file(BYTES), buf)?;
     parse_into(buf, &mut snap, true);
-    files::read_into(&d.file(IOS), buf)?;
+    read_into(&d.file(IOS), buf)?;
     parse_into(buf, &mut snap, false);
     Ok(snap)
 }
@@ -57,6 +57,19 @@ pub fn parse_into(text: &[u8], snap: &mut IoSnapshot, bytes: bool) {
         };
         *slot = val;
     }
+}
+
+/// Sets the proportional weight (10-1000): `blkio.weight` (CFQ) or `blkio.bfq.weight` (BFQ),
+/// whichever this kernel has. `Ok(false)` when it has neither.
+pub fn write_weight(d: &CgroupDir, weight: u16) -> Result<bool> {
+    for f in ["blkio.weight", "blkio.bfq.weight"] {
+        let path = d.file(f);
+        if path.exists() {
+            write(&path, &weight.to_string())?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

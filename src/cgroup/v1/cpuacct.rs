@@ -1,9 +1,9 @@
 //! v1 cpuacct: per-CPU user and system nanoseconds from `cpuacct.usage_all`, or from
 //! `cpuacct.usage_percpu_user` and `cpuacct.usage_percpu_sys` on kernels without it.
 
-use crate::cgroup::files::{self, is_missing};
-use crate::cgroup::parse::{self, parse_u64, ParseError};
-use crate::cgroup::{CgroupDir, CpuUsage, Error, PerCpuUsage, Result};
+use crate::cgroup::{CgroupDir, CpuUsage, PerCpuUsage, Result};
+use crate::kernel::parse::{self, parse_u64, ParseError};
+use crate::kernel::read::{parsed, read_into};
 
 const USAGE_ALL: &str = "cpuacct.usage_all";
 const PERCPU_USER: &str = "cpuacct.usage_percpu_user";
@@ -12,10 +12,10 @@ const PERCPU_SYS: &str = "cpuacct.usage_percpu_sys";
 /// CPU usage since the cgroup was created.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<CpuUsage> {
     let path = d.file(USAGE_ALL);
-    match files::read_into(&path, buf) {
-        Ok(()) => files::parsed(&path, parse_usage_all(buf)),
-        Err(e) if is_missing(&e) => read_percpu(d, buf),
-        Err(e) => Err(e),
+    match read_into(&path, buf) {
+        Ok(()) => Ok(parsed(&path, parse_usage_all(buf))?),
+        Err(e) if e.is_missing() => read_percpu(d, buf),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -41,16 +41,16 @@ pub fn parse_usage_all(text: &[u8]) -> std::result::Result<CpuUsage, ParseError>
 
 fn read_percpu(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<CpuUsage> {
     let user_path = d.file(PERCPU_USER);
-    files::read_into(&user_path, buf)?;
-    let user: Vec<u64> = files::parsed(&user_path, parse::words(buf).map(parse_u64).collect())?;
+    read_into(&user_path, buf)?;
+    let user: Vec<u64> = parsed(&user_path, parse::words(buf).map(parse_u64).collect())?;
     let sys_path = d.file(PERCPU_SYS);
-    files::read_into(&sys_path, buf)?;
-    let sys: Vec<u64> = files::parsed(&sys_path, parse::words(buf).map(parse_u64).collect())?;
+    read_into(&sys_path, buf)?;
+    let sys: Vec<u64> = parsed(&sys_path, parse::words(buf).map(parse_u64).collect())?;
     if user.len() != sys.len() {
-        return Err(Error::Parse {
-            path: sys_path,
-            source: ParseError::MissingKey("one value per CPU"),
-        });
+        return Err(parsed(
+            &sys_path,
+            Err(ParseError::MissingKey("one value per CPU")),
+        )?);
     }
     let mut usage = CpuUsage::default();
     for (cpu, (u, s)) in user.into_iter().zip(sys).enumerate() {

@@ -1,21 +1,23 @@
 //! v1 memory: `memory.limit_in_bytes`, `memory.usage_in_bytes`, `memory.memsw.*` (memory plus
-//! swap, converted here to swap alone) and the hierarchical `total_*` keys of `memory.stat`.
+//! swap, converted here to swap alone), the hierarchical `total_*` keys of `memory.stat` and the
+//! OOM kill count of `memory.oom_control`.
 
-use crate::cgroup::files::{self, is_missing};
-use crate::cgroup::parse::{parse_limit, parse_u64};
-use crate::cgroup::snapshot::{min_over_ancestors, read_key_values};
+use crate::cgroup::walk::min_over_ancestors;
 use crate::cgroup::{CgroupDir, MemorySnapshot, MemoryStat, Result, SwapSnapshot};
+use crate::kernel::parse::{parse_limit, parse_u64};
+use crate::kernel::read::{read_key_values, read_u64, write};
 
 const LIMIT: &str = "memory.limit_in_bytes";
 const USAGE: &str = "memory.usage_in_bytes";
 const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
 const MEMSW_USAGE: &str = "memory.memsw.usage_in_bytes";
 const STAT: &str = "memory.stat";
+const OOM_CONTROL: &str = "memory.oom_control";
 
 /// Reads the memory snapshot of a v1 cgroup.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<MemorySnapshot> {
     let limit = min_over_ancestors(d, LIMIT, buf, parse_limit)?;
-    let usage = files::read_u64(&d.file(USAGE), buf)?;
+    let usage = read_u64(&d.file(USAGE), buf)?;
     let swap = read_swap(d, limit, usage, buf)?;
     let mut stat = MemoryStat::default();
     read_key_values(&d.file(STAT), buf, |k, v| set_stat(&mut stat, k, v))?;
@@ -37,10 +39,10 @@ fn read_swap(
 ) -> Result<Option<SwapSnapshot>> {
     let memsw_limit = match min_over_ancestors(d, MEMSW_LIMIT, buf, parse_limit) {
         Ok(v) => v,
-        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) if e.is_missing() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let memsw_usage = files::read_u64(&d.file(MEMSW_USAGE), buf)?;
+    let memsw_usage = read_u64(&d.file(MEMSW_USAGE), buf)?;
     let limit = match (memsw_limit, mem_limit) {
         (Some(sw), Some(mem)) => Some(sw.saturating_sub(mem)),
         // memsw set but memory not: swap is bounded by memsw alone.
@@ -72,4 +74,32 @@ fn set_stat(s: &mut MemoryStat, key: &[u8], value: &[u8]) {
         _ => return,
     };
     *slot = Some(v);
+}
+
+/// How many processes the OOM killer killed in the cgroup (`oom_kill` of `memory.oom_control`).
+pub fn read_oom_kills(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<u64> {
+    let mut n = 0;
+    read_key_values(&d.file(OOM_CONTROL), buf, |k, v| {
+        if k == b"oom_kill" {
+            n = parse_u64(v).unwrap_or(0);
+        }
+    })?;
+    Ok(n)
+}
+
+/// Sets the memory limit in bytes.
+pub fn write_limit(d: &CgroupDir, bytes: u64) -> Result<()> {
+    Ok(write(&d.file(LIMIT), &bytes.to_string())?)
+}
+
+/// Sets memory plus swap (`None`: unlimited). `Ok(false)` when the kernel does not account
+/// swap (no memsw files).
+pub fn write_memory_and_swap(d: &CgroupDir, total: Option<u64>) -> Result<bool> {
+    let path = d.file(MEMSW_LIMIT);
+    if !path.exists() {
+        return Ok(false);
+    }
+    let value = total.map_or("-1".to_owned(), |t| t.to_string());
+    write(&path, &value)?;
+    Ok(true)
 }

@@ -1,7 +1,8 @@
-//! cgroup v1 readers, one file per controller.
+//! cgroup v1 readers and writers, one file per controller.
 
 pub mod blkio;
 pub mod cpu;
 pub mod cpuacct;
 pub mod cpuset;
 pub mod memory;
+pub mod pids;

@@ -2,10 +2,10 @@
 //! `cpu.stat` (`usage_usec`, `user_usec`, `system_usec`), which exists in every non-root cgroup
 //! whether or not the cpu controller is enabled.
 
-use crate::cgroup::files;
-use crate::cgroup::parse::{self, parse_u64, ParseError};
-use crate::cgroup::snapshot::{read_key_values, tightest_over_ancestors};
-use crate::cgroup::{CgroupDir, CpuQuota, CpuUsage, Error, Result};
+use crate::cgroup::walk::tightest_over_ancestors;
+use crate::cgroup::{CgroupDir, CpuQuota, CpuUsage, Result};
+use crate::kernel::parse::{self, parse_u64, ParseError};
+use crate::kernel::read::{parsed, read_key_values, write};
 
 const MAX: &str = "cpu.max";
 const STAT: &str = "cpu.stat";
@@ -16,7 +16,7 @@ pub fn read_quota(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<Option<CpuQuota>> 
         d,
         MAX,
         buf,
-        |_, path, bytes| files::parsed(path, parse_cpu_max(bytes)),
+        |_, path, bytes| Ok(parsed(path, parse_cpu_max(bytes))?),
         CpuQuota::is_tighter_than,
     )
 }
@@ -46,11 +46,7 @@ pub fn read_usage(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<CpuUsage> {
         };
         *slot = parse_u64(v).ok();
     })?;
-    let missing = |key| Error::Parse {
-        path: path.clone(),
-        source: ParseError::MissingKey(key),
-    };
-    let usage = usage.ok_or_else(|| missing("usage_usec"))?;
+    let usage = parsed(&path, usage.ok_or(ParseError::MissingKey("usage_usec")))?;
     let user = user.unwrap_or(usage);
     // user + system can trail usage_usec slightly (they are sampled from ticks); the rest
     // is counted as user so the total matches usage_usec.
@@ -61,6 +57,12 @@ pub fn read_usage(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<CpuUsage> {
         system_ns: system.saturating_mul(1000),
         per_cpu: Vec::new(),
     })
+}
+
+/// Sets `cpu.max` (`None` quota: `max`).
+pub fn write_quota(d: &CgroupDir, quota_us: Option<u64>, period_us: u64) -> Result<()> {
+    let quota = quota_us.map_or("max".to_owned(), |q| q.to_string());
+    Ok(write(&d.file(MAX), &format!("{quota} {period_us}"))?)
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! v2 io: `io.stat`, one line per device, `MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=.. dbytes=..
-//! dios=..`.
+//! dios=..`, and the proportional weight.
 
-use crate::cgroup::files;
-use crate::cgroup::parse::{self, parse_dev, parse_u64};
 use crate::cgroup::{CgroupDir, IoDevice, IoSnapshot, Result};
+use crate::kernel::parse::{self, parse_dev, parse_u64};
+use crate::kernel::read::{read_into, write};
 
 /// Per-device bytes and operations.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<IoSnapshot> {
-    files::read_into(&d.file("io.stat"), buf)?;
+    read_into(&d.file("io.stat"), buf)?;
     Ok(parse_io_stat(buf))
 }
 
@@ -42,6 +42,19 @@ pub fn parse_io_stat(text: &[u8]) -> IoSnapshot {
         snap.devices.push(d);
     }
     snap
+}
+
+/// Sets the proportional weight (1-10000; docker's 10-1000 fit): `io.weight` or
+/// `io.bfq.weight`, whichever this kernel has. `Ok(false)` when it has neither.
+pub fn write_weight(d: &CgroupDir, weight: u16) -> Result<bool> {
+    for f in ["io.weight", "io.bfq.weight"] {
+        let path = d.file(f);
+        if path.exists() {
+            write(&path, &format!("default {weight}"))?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -1,21 +1,22 @@
-//! v2 memory: `memory.max`, `memory.current`, `memory.swap.max`, `memory.swap.current` and the
-//! (already hierarchical) `memory.stat`.
+//! v2 memory: `memory.max`, `memory.current`, `memory.swap.max`, `memory.swap.current`, the
+//! (already hierarchical) `memory.stat` and the OOM kill count of `memory.events`.
 
-use crate::cgroup::files::{self, is_missing};
-use crate::cgroup::parse::{parse_limit, parse_u64};
-use crate::cgroup::snapshot::{min_over_ancestors, read_key_values};
+use crate::cgroup::walk::min_over_ancestors;
 use crate::cgroup::{CgroupDir, MemorySnapshot, MemoryStat, Result, SwapSnapshot};
+use crate::kernel::parse::{parse_limit, parse_u64};
+use crate::kernel::read::{read_key_values, read_u64, write};
 
 const MAX: &str = "memory.max";
 const CURRENT: &str = "memory.current";
 const SWAP_MAX: &str = "memory.swap.max";
 const SWAP_CURRENT: &str = "memory.swap.current";
 const STAT: &str = "memory.stat";
+const EVENTS: &str = "memory.events";
 
 /// Reads the memory snapshot of a v2 cgroup.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<MemorySnapshot> {
     let limit = min_over_ancestors(d, MAX, buf, parse_limit)?;
-    let usage = files::read_u64(&d.file(CURRENT), buf)?;
+    let usage = read_u64(&d.file(CURRENT), buf)?;
     let swap = read_swap(d, buf)?;
     let mut stat = MemoryStat::default();
     read_key_values(&d.file(STAT), buf, |k, v| set_stat(&mut stat, k, v))?;
@@ -30,10 +31,10 @@ pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<MemorySnapshot> {
 /// No `memory.swap.current` means the kernel does not account swap (no swap configured at
 /// build or `swapaccount=0`): no swap accounting, not an error.
 fn read_swap(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<Option<SwapSnapshot>> {
-    let usage = match files::read_u64(&d.file(SWAP_CURRENT), buf) {
+    let usage = match read_u64(&d.file(SWAP_CURRENT), buf) {
         Ok(v) => v,
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) if e.is_missing() => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     let limit = min_over_ancestors(d, SWAP_MAX, buf, parse_limit)?;
     Ok(Some(SwapSnapshot { limit, usage }))
@@ -64,4 +65,32 @@ fn set_stat(s: &mut MemoryStat, key: &[u8], value: &[u8]) {
         _ => return,
     };
     *slot = Some(v);
+}
+
+/// How many processes the OOM killer killed in the cgroup (`oom_kill` of `memory.events`).
+pub fn read_oom_kills(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<u64> {
+    let mut n = 0;
+    read_key_values(&d.file(EVENTS), buf, |k, v| {
+        if k == b"oom_kill" {
+            n = parse_u64(v).unwrap_or(0);
+        }
+    })?;
+    Ok(n)
+}
+
+/// Sets the memory limit in bytes.
+pub fn write_limit(d: &CgroupDir, bytes: u64) -> Result<()> {
+    Ok(write(&d.file(MAX), &bytes.to_string())?)
+}
+
+/// Sets the swap limit alone (`None`: unlimited). `Ok(false)` when the kernel does not account
+/// swap (no `memory.swap.max`).
+pub fn write_swap(d: &CgroupDir, swap: Option<u64>) -> Result<bool> {
+    let path = d.file(SWAP_MAX);
+    if !path.exists() {
+        return Ok(false);
+    }
+    let value = swap.map_or("max".to_owned(), |s| s.to_string());
+    write(&path, &value)?;
+    Ok(true)
 }

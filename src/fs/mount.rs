@@ -1,8 +1,14 @@
-//! Preparing the mountpoint: create it when missing, refuse one that a live vproc or lxcfs
-//! already serves, and clear a dead FUSE mount that a crashed instance left behind.
+//! Mounting: preparing the mountpoint (create it when missing, refuse one that a live vproc or
+//! lxcfs already serves, clear a dead FUSE mount that a crashed instance left behind), and
+//! creating each tree's FUSE connection with a mount attached nowhere yet, which is attached
+//! where it belongs once a worker serves it (the containers tree sits inside the views tree, so
+//! it can only be attached when the views tree answers).
 
-use crate::cgroup::mountinfo::unescape;
+use super::sys::{move_mount, FsContext};
+use crate::kernel::mountinfo::unescape;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Why a mountpoint cannot be used.
@@ -87,4 +93,43 @@ pub fn fuse_mount_at(path: &Path) -> Option<String> {
         (mount_point == path && (fstype == "fuse" || fstype.starts_with("fuse.")))
             .then(|| fstype.to_owned())
     })
+}
+
+/// A FUSE connection and, until it is attached, its mount.
+#[derive(Debug)]
+pub struct NewTree {
+    /// The connection (`/dev/fuse`).
+    pub conn: File,
+    /// The mount, attached to no tree yet.
+    pub mount: OwnedFd,
+}
+
+/// Creates a FUSE filesystem (type `fuse.vproc`, source `source`): a connection and a
+/// read-only mount of it attached nowhere (`fsopen`/`fsmount`, Linux 5.2+).
+pub fn new_tree(source: &str) -> io::Result<NewTree> {
+    let conn = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse")?;
+    let ctx = FsContext::open("fuse")?;
+    ctx.set("source", source)?;
+    ctx.set("subtype", "vproc")?;
+    ctx.set("fd", &conn.as_raw_fd().to_string())?;
+    ctx.set("rootmode", "40000")?;
+    ctx.set("user_id", "0")?;
+    ctx.set("group_id", "0")?;
+    ctx.flag("allow_other")?;
+    ctx.flag("default_permissions")?;
+    let mount = ctx.mount()?;
+    Ok(NewTree { conn, mount })
+}
+
+/// Attaches a tree made by [`new_tree`] at `target` (which must exist).
+pub fn attach(tree: &OwnedFd, target: &Path) -> io::Result<()> {
+    move_mount(tree, target)
+}
+
+/// Detaches whatever is mounted at `path` (the containers tree inside it too).
+pub fn detach(path: &Path) -> io::Result<()> {
+    nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
 }

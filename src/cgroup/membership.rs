@@ -1,5 +1,5 @@
-//! Parses `/proc/<pid>/cgroup`: `hierarchy-id:controller-list:path` per line, `0::path` for the
-//! unified hierarchy.
+//! A process's cgroup membership, `/proc/<pid>/cgroup`: `hierarchy-id:controller-list:path` per
+//! line, `0::path` for the unified hierarchy.
 
 use super::hierarchy::{Controller, Hierarchies, Version};
 use std::path::Path;

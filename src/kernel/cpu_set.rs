@@ -148,27 +148,7 @@ fn parse_id(s: &[u8]) -> Result<usize, ParseError> {
 }
 
 fn push_usize(out: &mut Vec<u8>, n: usize) {
-    let mut buf = itoa_buf();
-    out.extend_from_slice(fmt_u64(&mut buf, n as u64));
-}
-
-/// A stack buffer wide enough for any u64 in decimal.
-pub(crate) fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-/// Formats `n` in decimal into `buf`, returning the digits; no allocation.
-pub(crate) fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
+    super::itoa::push_u64(out, n as u64);
 }
 
 #[cfg(test)]

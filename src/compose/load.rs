@@ -2,8 +2,11 @@
 //! minute only, count their runnable (R) and uninterruptible (D) tasks and fold the count into
 //! the kernel's EMA. Cost is one `/proc/<tid>/stat` read per task of those containers per
 //! sample, on one thread that never blocks a reader (the state lock is not held while reading).
+//! The counting itself is the cgroup model's ([`tasks::count`]).
 
-use super::{Renderer, StateKey};
+use super::{Composer, StateKey};
+use crate::cgroup::tasks;
+use crate::cgroup::{CgroupDir, Version};
 use crate::views::loadavg::LoadAvg;
 use crate::views::stat::ProcCounts;
 use std::path::{Path, PathBuf};
@@ -16,8 +19,6 @@ use std::time::{Duration, Instant};
 pub const SAMPLE_PERIOD: Duration = Duration::from_secs(5);
 /// A container that has not read `loadavg` for this long is no longer sampled.
 const IDLE_AFTER: Duration = Duration::from_secs(60);
-/// How deep below the container's cgroup tasks are counted.
-const MAX_DEPTH: usize = 8;
 
 /// The load state of one container.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,20 +45,7 @@ impl LoadState {
     }
 }
 
-/// One sample of a container's tasks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TaskCount {
-    /// Runnable tasks.
-    pub running: u64,
-    /// Tasks in uninterruptible sleep.
-    pub blocked: u64,
-    /// All tasks.
-    pub total: u64,
-    /// The newest task's pid as its own pid namespace numbers it.
-    pub last_pid: u64,
-}
-
-impl Renderer {
+impl Composer {
     /// Takes one sample of every container that read `loadavg` recently.
     pub fn sample_loads(&self) {
         let now = Instant::now();
@@ -78,7 +66,12 @@ impl Renderer {
                 .collect()
         };
         for key in keys {
-            let count = count_tasks(&key.cgroup, self.resolver.hierarchies().proc_root());
+            let dir = CgroupDir {
+                version: key.version,
+                dir: key.cgroup.clone(),
+                top: key.cgroup.clone(),
+            };
+            let count = tasks::count(&dir, self.resolver.hierarchies().proc_root());
             self.with_state(&key, |s| {
                 s.load.avg.sample(count.running + count.blocked);
                 s.load.avg.running = count.running;
@@ -93,7 +86,7 @@ impl Renderer {
     /// Writes the load state of the followed containers to `path` (atomically), so a worker
     /// that replaces this one continues the averages instead of restarting them from zero.
     /// One line per container: `start_ticks|- avg1 avg5 avg15 running total last_pid blocked
-    /// cgroup-path`.
+    /// v1|v2 cgroup-dir`.
     pub fn save_loads(&self, path: &Path) -> std::io::Result<()> {
         use std::fmt::Write;
         let mut text = String::new();
@@ -102,9 +95,13 @@ impl Renderer {
             for (k, s) in map.iter().filter(|(_, s)| s.load.sampled) {
                 let a = &s.load.avg;
                 let start = k.start_ticks.map_or("-".to_owned(), |t| t.to_string());
+                let version = match k.version {
+                    Version::V1 => "v1",
+                    Version::V2 => "v2",
+                };
                 let _ = writeln!(
                     text,
-                    "{start} {} {} {} {} {} {} {} {}",
+                    "{start} {} {} {} {} {} {} {} {version} {}",
                     a.avenrun[0],
                     a.avenrun[1],
                     a.avenrun[2],
@@ -121,22 +118,28 @@ impl Renderer {
         std::fs::rename(&tmp, path)
     }
 
-    /// Loads what [`Renderer::save_loads`] wrote; malformed lines are skipped. The containers
+    /// Loads what [`Composer::save_loads`] wrote; malformed lines are skipped. The containers
     /// are followed as if they had just read `loadavg`.
     pub fn restore_loads(&self, path: &Path) {
         let Ok(text) = std::fs::read_to_string(path) else {
             return;
         };
         for line in text.lines() {
-            let mut f = line.splitn(9, ' ');
+            let mut f = line.splitn(10, ' ');
             let start = f.next().map(|v| v.parse::<u64>().ok());
             let nums: Vec<u64> = f.by_ref().take(7).filter_map(|v| v.parse().ok()).collect();
+            let version = match f.next() {
+                Some("v1") => Version::V1,
+                Some("v2") => Version::V2,
+                _ => continue,
+            };
             let (Some(start_ticks), [a1, a5, a15, running, total, last_pid, blocked], Some(cgroup)) =
                 (start, nums.as_slice(), f.next())
             else {
                 continue;
             };
             let key = StateKey {
+                version,
                 cgroup: cgroup.into(),
                 start_ticks,
             };
@@ -155,64 +158,6 @@ impl Renderer {
     }
 }
 
-/// Counts the tasks of a cgroup and its descendants by state.
-pub fn count_tasks(cgroup: &Path, proc_root: &Path) -> TaskCount {
-    let mut count = TaskCount::default();
-    let mut newest = 0u64;
-    let mut stack = vec![(cgroup.to_owned(), 0usize)];
-    let mut buf = Vec::with_capacity(512);
-    while let Some((dir, depth)) = stack.pop() {
-        // v1 lists threads in `tasks`, v2 in `cgroup.threads`.
-        let list =
-            std::fs::read(dir.join("tasks")).or_else(|_| std::fs::read(dir.join("cgroup.threads")));
-        for tid in list.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
-            let Ok(tid) = crate::cgroup::parse::parse_u64(tid) else {
-                continue;
-            };
-            buf.clear();
-            let stat = proc_root.join(tid.to_string()).join("stat");
-            if crate::host::HostRoots::read_path(&stat, &mut buf).is_err() {
-                continue;
-            }
-            count.total += 1;
-            newest = newest.max(tid);
-            match state_of(&buf) {
-                Some(b'R') => count.running += 1,
-                Some(b'D') => count.blocked += 1,
-                _ => {}
-            }
-        }
-        if depth < MAX_DEPTH {
-            if let Ok(rd) = std::fs::read_dir(&dir) {
-                stack.extend(
-                    rd.flatten()
-                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                        .map(|e| (e.path(), depth + 1)),
-                );
-            }
-        }
-    }
-    if newest > 0 {
-        count.last_pid = innermost_pid(&proc_root.join(newest.to_string())).unwrap_or(newest);
-    }
-    count
-}
-
-fn state_of(stat: &[u8]) -> Option<u8> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    stat.get(close + 2).copied()
-}
-
-fn innermost_pid(proc_pid: &Path) -> Option<u64> {
-    let text = std::fs::read(proc_pid.join("status")).ok()?;
-    let line = text
-        .split(|&b| b == b'\n')
-        .find(|l| l.starts_with(b"NSpid:"))?;
-    crate::cgroup::parse::words(&line[6..])
-        .last()
-        .and_then(|w| crate::cgroup::parse::parse_u64(w).ok())
-}
-
 /// The sampler thread; stops when dropped.
 #[derive(Debug)]
 pub struct Sampler {
@@ -223,9 +168,9 @@ pub struct Sampler {
 impl Sampler {
     /// Starts sampling every [`SAMPLE_PERIOD`]; with `state`, restores the load state saved
     /// there and saves it after every sample.
-    pub fn spawn(renderer: Arc<Renderer>, state: Option<PathBuf>) -> std::io::Result<Sampler> {
+    pub fn spawn(composer: Arc<Composer>, state: Option<PathBuf>) -> std::io::Result<Sampler> {
         if let Some(p) = &state {
-            renderer.restore_loads(p);
+            composer.restore_loads(p);
         }
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -233,9 +178,9 @@ impl Sampler {
             .spawn(move || loop {
                 match rx.recv_timeout(SAMPLE_PERIOD) {
                     Err(RecvTimeoutError::Timeout) => {
-                        renderer.sample_loads();
+                        composer.sample_loads();
                         if let Some(p) = &state {
-                            if let Err(e) = renderer.save_loads(p) {
+                            if let Err(e) = composer.save_loads(p) {
                                 tracing::debug!(error = %e, "saving the load state");
                             }
                         }
@@ -260,37 +205,26 @@ impl Drop for Sampler {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn task_state() {
-        assert_eq!(state_of(b"12 (a b) R 1 2"), Some(b'R'));
-        assert_eq!(state_of(b"12 (x)) D 1"), Some(b'D'));
-        assert_eq!(state_of(b"garbage"), None);
-    }
-}
-
-#[cfg(test)]
 mod persist_tests {
     use super::*;
     use crate::cgroup::resolve::{Mode, Resolver};
     use crate::cgroup::Hierarchies;
     use crate::host::HostRoots;
 
-    fn renderer() -> Renderer {
+    fn composer() -> Composer {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1/dev-machine");
         let h = Hierarchies::discover_at(&root.join("proc"), &root).unwrap();
-        Renderer::new(
+        Composer::new(
             Resolver::new(h, Mode::Container).unwrap(),
             HostRoots::at(&root.join("proc"), &root.join("sys")),
         )
     }
 
     #[test]
-    fn load_state_survives_a_new_renderer() {
-        let a = renderer();
+    fn load_state_survives_a_new_composer() {
+        let a = composer();
         let key = StateKey {
+            version: Version::V1,
             cgroup: PathBuf::from("/sys/fs/cgroup/cpuacct/my ctr"),
             start_ticks: Some(60000),
         };
@@ -307,7 +241,7 @@ mod persist_tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("load");
         a.save_loads(&file).unwrap();
-        let b = renderer();
+        let b = composer();
         b.restore_loads(&file);
         let got = b.with_state(&key, |s| {
             (s.load.avg, s.load.blocked, s.load.procs().is_some())
@@ -326,6 +260,6 @@ mod persist_tests {
             )
         );
         std::fs::write(&file, "garbage\n- 1 2\n").unwrap();
-        renderer().restore_loads(&file);
+        composer().restore_loads(&file);
     }
 }

@@ -1,104 +1,24 @@
-//! Renders one view for one caller: resolves the caller to its container, reads the host files
-//! and the cgroup parts that view needs (each once), and calls the view's pure renderer.
+//! Composes one view for one container: reads the host files and the cgroup parts that view
+//! needs (each once, shared for the cache TTL), keeps the state a container's views carry from
+//! read to read (counters that never go backwards, load averages), and calls the view's pure
+//! renderer.
 //!
-//! This is the only place that joins `cgroup/`, `host/` and `views/`; the FUSE layer and the
-//! CLI both call it. A caller whose container cannot be resolved gets the host's view.
+//! This is the only place that joins `cgroup/`, `host/` and `views/`; the FUSE layer, the
+//! sysinfo handler and the CLI all call it. A caller whose container cannot be resolved gets the
+//! host's view, counted by reason.
 
 mod cache;
 pub mod load;
 
 use crate::cgroup::resolve::{Container, Resolver};
-use crate::cgroup::{read_snapshot, CgroupSnapshot, ContainerDirs, CpuSet, Parts};
+use crate::cgroup::{read_snapshot, CgroupSnapshot, ContainerDirs, CpuSet, Parts, Version};
 use crate::host::{self, HostFile, HostRoots};
-use crate::views::{self, stat::StatHistory, Clock, CpuView};
+use crate::views::{self, stat::StatHistory, Clock, CpuView, ViewId};
 use cache::TtlCache;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The virtual files vproc serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ViewId {
-    /// `proc/meminfo`
-    Meminfo,
-    /// `proc/cpuinfo`
-    Cpuinfo,
-    /// `proc/stat`
-    Stat,
-    /// `proc/uptime`
-    Uptime,
-    /// `proc/loadavg`
-    Loadavg,
-    /// `proc/swaps`
-    Swaps,
-    /// `proc/diskstats`
-    Diskstats,
-    /// `sys/devices/system/cpu/online`
-    CpuOnline,
-}
-
-impl ViewId {
-    /// Every view, in the order directories list them.
-    pub const ALL: [ViewId; 8] = [
-        ViewId::Meminfo,
-        ViewId::Cpuinfo,
-        ViewId::Stat,
-        ViewId::Uptime,
-        ViewId::Loadavg,
-        ViewId::Swaps,
-        ViewId::Diskstats,
-        ViewId::CpuOnline,
-    ];
-
-    /// Path under the mountpoint.
-    pub fn path(self) -> &'static str {
-        match self {
-            ViewId::Meminfo => "proc/meminfo",
-            ViewId::Cpuinfo => "proc/cpuinfo",
-            ViewId::Stat => "proc/stat",
-            ViewId::Uptime => "proc/uptime",
-            ViewId::Loadavg => "proc/loadavg",
-            ViewId::Swaps => "proc/swaps",
-            ViewId::Diskstats => "proc/diskstats",
-            ViewId::CpuOnline => "sys/devices/system/cpu/online",
-        }
-    }
-
-    /// The file name (last path component).
-    pub fn name(self) -> &'static str {
-        self.path().rsplit('/').next().unwrap_or_default()
-    }
-
-    /// Finds a view by file name (`meminfo`, `online`) or path (`proc/meminfo`).
-    pub fn from_name(s: &str) -> Option<ViewId> {
-        let s = s.trim_start_matches('/');
-        Self::ALL
-            .into_iter()
-            .find(|v| v.path() == s || v.name() == s)
-    }
-
-    fn parts(self) -> Parts {
-        let none = Parts::default();
-        match self {
-            ViewId::Meminfo | ViewId::Swaps => Parts {
-                memory: true,
-                ..none
-            },
-            ViewId::Cpuinfo | ViewId::CpuOnline => Parts {
-                cpu_limits: true,
-                ..none
-            },
-            ViewId::Stat | ViewId::Uptime => Parts {
-                cpu_limits: true,
-                cpu_usage: true,
-                ..none
-            },
-            ViewId::Loadavg => Parts { pids: true, ..none },
-            ViewId::Diskstats => Parts { io: true, ..none },
-        }
-    }
-}
 
 /// Whether a read was answered for a container or with the host's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +27,28 @@ pub enum Served {
     Container,
     /// It was not (the caller exited, or is invisible): host values were served.
     HostFallback,
+}
+
+/// The cgroup parts a view needs.
+fn parts(view: ViewId) -> Parts {
+    let none = Parts::default();
+    match view {
+        ViewId::Meminfo | ViewId::Swaps => Parts {
+            memory: true,
+            ..none
+        },
+        ViewId::Cpuinfo | ViewId::CpuOnline => Parts {
+            cpu_limits: true,
+            ..none
+        },
+        ViewId::Stat | ViewId::Uptime => Parts {
+            cpu_limits: true,
+            cpu_usage: true,
+            ..none
+        },
+        ViewId::Loadavg => Parts { pids: true, ..none },
+        ViewId::Diskstats => Parts { io: true, ..none },
+    }
 }
 
 /// Per-container state that outlives one read.
@@ -122,28 +64,30 @@ const MAX_STATES: usize = 16384;
 /// Host file bytes, shared by every reader within the cache TTL.
 type HostBytes = Arc<Vec<u8>>;
 
-/// Renders views for callers.
-pub struct Renderer {
+/// Composes views for containers.
+pub struct Composer {
     resolver: Resolver,
     host: HostRoots,
     clk_tck: u64,
+    ttl: Duration,
     fixed_uptime_cs: Option<u64>,
     host_files: TtlCache<HostFile, HostBytes>,
     snapshots: TtlCache<(Arc<ContainerDirs>, Parts), Arc<CgroupSnapshot>>,
     states: Mutex<HashMap<StateKey, ContainerState>>,
 }
 
-impl std::fmt::Debug for Renderer {
+impl std::fmt::Debug for Composer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renderer")
+        f.debug_struct("Composer")
             .field("host", &self.host)
+            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
-impl Renderer {
-    /// A renderer reading host files under `host` and containers through `resolver`, with no
-    /// caching (every render reads what it needs).
+impl Composer {
+    /// A composer reading host files under `host` and containers through `resolver`, with no
+    /// caching (every view reads what it needs).
     pub fn new(resolver: Resolver, host: HostRoots) -> Self {
         // USER_HZ is 100 on every Linux; it is only a fallback if sysconf fails.
         let clk_tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
@@ -156,6 +100,7 @@ impl Renderer {
             resolver,
             host,
             clk_tck,
+            ttl: Duration::ZERO,
             fixed_uptime_cs: None,
             host_files: TtlCache::new(Duration::ZERO),
             snapshots: TtlCache::new(Duration::ZERO),
@@ -163,7 +108,7 @@ impl Renderer {
         }
     }
 
-    /// A renderer for this host (`/proc`, `/sys`, the mounted hierarchies), caching for `ttl`.
+    /// A composer for this host (`/proc`, `/sys`, the mounted hierarchies), caching for `ttl`.
     pub fn for_host(
         mode: crate::cgroup::resolve::Mode,
         ttl: Duration,
@@ -172,9 +117,10 @@ impl Renderer {
         Ok(Self::new(resolver, HostRoots::default()).with_cache_ttl(ttl))
     }
 
-    /// Reuses host files and cgroup values for up to `ttl` between renders, so a burst of
-    /// reads costs one read of each file. The clock is always read fresh.
+    /// Reuses host files and cgroup values for up to `ttl` between views, so a burst of reads
+    /// costs one read of each file. The clock is always read fresh.
     pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
         self.host_files = TtlCache::new(ttl);
         self.snapshots = TtlCache::new(ttl);
         self
@@ -187,34 +133,35 @@ impl Renderer {
         self
     }
 
+    /// How long values are reused.
+    pub fn cache_ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The resolver.
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
     }
 
-    /// Renders `view` for the process `pid` into `out` (appended).
-    pub fn render(&self, view: ViewId, pid: u32, out: &mut Vec<u8>) -> Served {
+    /// Composes `view` for the process `pid` into `out` (appended).
+    pub fn compose_for_pid(&self, view: ViewId, pid: u32, out: &mut Vec<u8>) -> Served {
         match self.resolver.resolve(pid) {
             Ok(c) => {
-                self.render_for(view, Some(&c), out);
+                self.compose(view, Some(&c), out);
                 Served::Container
             }
             Err(e) => {
                 tracing::debug!(pid, error = %e, "caller not resolved, host view served");
-                self.render_for(view, None, out);
+                self.compose(view, None, out);
                 Served::HostFallback
             }
         }
     }
 
-    /// Renders `view` for a resolved container, or the host's view for `None`.
-    pub fn render_for(&self, view: ViewId, c: Option<&Container>, out: &mut Vec<u8>) {
+    /// Composes `view` for a resolved container, or the host's view for `None`.
+    pub fn compose(&self, view: ViewId, c: Option<&Container>, out: &mut Vec<u8>) {
         let snap = match c {
-            Some(c) => self
-                .snapshots
-                .get_or_load(&(c.dirs.clone(), view.parts()), || {
-                    Arc::new(read_snapshot(&c.dirs, view.parts()))
-                }),
+            Some(c) => self.snapshot(c, parts(view)),
             None => Arc::default(),
         };
         let start_cs = c
@@ -288,6 +235,13 @@ impl Renderer {
         }
     }
 
+    /// The container's cgroup parts, shared by its readers for the cache TTL.
+    fn snapshot(&self, c: &Container, parts: Parts) -> Arc<CgroupSnapshot> {
+        self.snapshots.get_or_load(&(c.dirs.clone(), parts), || {
+            Arc::new(read_snapshot(&c.dirs, parts))
+        })
+    }
+
     /// A host file's bytes (empty when unreadable, so each view falls back on its own terms).
     fn host_file(&self, f: HostFile) -> HostBytes {
         self.host_files.get_or_load(&f, || {
@@ -307,12 +261,8 @@ impl Renderer {
     }
 
     fn clock(&self, container_start_cs: Option<u64>) -> Clock {
-        let now = self.fixed_uptime_cs.unwrap_or_else(boottime_cs);
         Clock {
-            host: host::uptime::Uptime {
-                uptime_cs: now,
-                idle_cs: 0,
-            },
+            host_uptime_cs: self.fixed_uptime_cs.unwrap_or_else(boottime_cs),
             container_start_cs,
             user_hz: 100,
         }
@@ -331,6 +281,7 @@ impl Renderer {
 /// a container init in the same cgroup count time from different starts, so they are apart.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct StateKey {
+    version: Version,
     cgroup: PathBuf,
     start_ticks: Option<u64>,
 }
@@ -338,6 +289,7 @@ struct StateKey {
 fn state_key(c: &Container) -> Option<StateKey> {
     let d = c.dirs.cpuacct.as_ref().or(c.dirs.pids.as_ref())?;
     Some(StateKey {
+        version: d.version,
         cgroup: d.dir.clone(),
         start_ticks: c.start_ticks,
     })

@@ -1,0 +1,608 @@
+//! The answers to each request, for both trees.
+//!
+//! **Per-container files** (every file of the containers tree, and the files a container's own
+//! processes look up in the views tree) have one node per container per view, an exact size
+//! and the kernel's page cache: after the first read in a cache TTL, `read`, `pread`,
+//! `sendfile`, `splice` and `mmap` are served by the kernel without asking vproc. The containers
+//! tree answers `OPEN` with `ENOSYS`, which makes the kernel skip opens on it for good
+//! (`no_open`): an open of such a file costs no round trip at all.
+//!
+//! **Per-reader files** (the views tree's file for a reader whose container cannot be resolved,
+//! and a per-container file that a process of another container opened, e.g. because a tool
+//! bound it from outside the container) are rendered at each open for the process that opens,
+//! with `FOPEN_DIRECT_IO`. Their size is 0, and a read that fills the page cache (`splice`,
+//! `sendfile`, `mmap`: the kernel sends those without `FUSE_READ_LOCKOWNER`) gets 0 bytes: on
+//! one node shared by several containers, the page cache would show one container another's
+//! bytes, so such readers see an empty file instead (see docs/serve.md for which kernels).
+//!
+//! A views-tree name resolves per caller: its lookups are never cached (entry timeout 0), so
+//! every path walk gets the walker's own node, and a runtime that binds the file into a
+//! container from inside it (runc, crun) binds that container's node.
+
+use super::content::{ContentStore, Rendered};
+use super::handles::Handles;
+use super::registry::Registry;
+use super::tree::{self, Entry, Node, BY_PID_NAME};
+use super::wire::reply::{send, send_data, Attr, InitOut, Reply};
+use super::wire::request::{InHeader, Op, Request};
+use super::wire::{fopen, init_flag, READ_LOCKOWNER, ROOT_ID};
+use super::Stats;
+use crate::cgroup::resolve::{Container, ContainerId};
+use crate::compose::{Composer, Served};
+use crate::views::ViewId;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Which tree a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeKind {
+    /// The mountpoint: `proc/...`, `sys/...`, resolved per caller.
+    Views,
+    /// `MOUNTPOINT/by-pid`: `<pid>/proc/...`, one container each.
+    Containers,
+}
+
+/// The arguments of a read.
+#[derive(Debug, Clone, Copy)]
+struct ReadArgs {
+    fh: u64,
+    offset: u64,
+    size: u32,
+    read_flags: u32,
+}
+
+/// What a lookup found.
+enum Found {
+    /// A directory, cached for this long.
+    Dir(Node, Duration),
+    /// A file.
+    File {
+        node: Node,
+        size: u64,
+        mtime_ns: u64,
+        entry_ttl: Duration,
+        attr_ttl: Duration,
+    },
+}
+
+/// How long the kernel may keep names and attributes that never change (directories).
+const STATIC_TTL: Duration = Duration::from_secs(3600);
+
+/// One tree's operations.
+pub struct TreeOps {
+    kind: TreeKind,
+    composer: Arc<Composer>,
+    registry: Arc<Registry>,
+    content: ContentStore,
+    handles: Handles,
+    stats: Arc<Stats>,
+    ttl: Duration,
+    mount_time_ns: u64,
+    notifier: Option<Notifier>,
+}
+
+/// Writes notifications to the kernel on one channel of the connection.
+#[derive(Debug)]
+pub struct Notifier {
+    chan: File,
+    reply: std::sync::Mutex<Reply>,
+}
+
+impl Notifier {
+    /// Notifications go out through `chan` (any channel of the connection).
+    pub fn new(chan: File) -> Self {
+        Self {
+            chan,
+            reply: std::sync::Mutex::new(Reply::new()),
+        }
+    }
+
+    /// Drops the kernel's cached attributes and pages of `ino`.
+    pub fn inval_inode(&self, ino: u64) {
+        let mut r = self.reply.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = send(&self.chan, r.inval_inode(ino, 0, 0)) {
+            tracing::debug!(ino, error = %e, "invalidating a node");
+        }
+    }
+}
+
+impl std::fmt::Debug for TreeOps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeOps")
+            .field("kind", &self.kind)
+            .field("open_handles", &self.handles.open_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn errno(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
+}
+
+impl TreeOps {
+    /// Operations of a `kind` tree rendering through `composer`.
+    pub fn new(
+        kind: TreeKind,
+        composer: Arc<Composer>,
+        registry: Arc<Registry>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        let ttl = composer.cache_ttl();
+        Self {
+            kind,
+            composer,
+            registry,
+            content: ContentStore::new(ttl),
+            handles: Handles::default(),
+            stats,
+            ttl,
+            mount_time_ns: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0)),
+            notifier: None,
+        }
+    }
+
+    /// Sends the kernel notifications (cache invalidations) through `n`.
+    pub fn with_notifier(mut self, n: Notifier) -> Self {
+        self.notifier = Some(n);
+        self
+    }
+
+    /// Handles currently open (for leak checks).
+    pub fn open_handles(&self) -> usize {
+        self.handles.open_count()
+    }
+
+    /// Answers one request on `chan`; `reply` is this thread's reused buffer.
+    pub fn handle(&self, req: &Request<'_>, chan: &File, reply: &mut Reply) -> io::Result<()> {
+        let h = &req.header;
+        let result = match &req.op {
+            Op::Init {
+                minor,
+                max_readahead,
+                flags,
+                ..
+            } => {
+                let want = init_flag::ASYNC_READ
+                    | init_flag::PARALLEL_DIROPS
+                    | init_flag::AUTO_INVAL_DATA
+                    | init_flag::MAX_PAGES
+                    | init_flag::INIT_EXT;
+                let out = InitOut {
+                    minor: *minor,
+                    max_readahead: *max_readahead,
+                    flags: flags & want,
+                    max_background: 64,
+                    max_pages: 32,
+                };
+                return send(chan, reply.init(h.unique, &out));
+            }
+            Op::Lookup { name } => self.lookup(h.nodeid, name, h.pid, reply, h.unique),
+            Op::Forget { .. } | Op::BatchForget { .. } | Op::Interrupt { .. } => return Ok(()),
+            Op::Getattr { .. } => self.getattr(h.nodeid, reply, h.unique),
+            Op::Open { flags } => self.open(h.nodeid, *flags, h.pid, reply, h.unique),
+            Op::Read {
+                fh,
+                offset,
+                size,
+                read_flags,
+            } => {
+                let r = ReadArgs {
+                    fh: *fh,
+                    offset: *offset,
+                    size: *size,
+                    read_flags: *read_flags,
+                };
+                return self.read(h, r, chan, reply);
+            }
+            Op::Release { fh } => {
+                self.handles.release(*fh);
+                reply.empty(h.unique);
+                Ok(())
+            }
+            // A vproc file has nothing to flush: the kernel stops sending FLUSH.
+            Op::Flush => Err(errno(libc::ENOSYS)),
+            Op::Opendir => match self.kind {
+                // Directories need no open either (`no_opendir`).
+                TreeKind::Containers => Err(errno(libc::ENOSYS)),
+                TreeKind::Views => match Node::from_ino(h.nodeid) {
+                    Some(n) if n.is_dir() => {
+                        reply.open(h.unique, 0, 0);
+                        Ok(())
+                    }
+                    Some(_) => Err(errno(libc::ENOTDIR)),
+                    None => Err(errno(libc::ENOENT)),
+                },
+            },
+            Op::Readdir { offset, size, .. } => {
+                self.readdir(h.nodeid, *offset, *size, reply, h.unique)
+            }
+            Op::Releasedir => {
+                reply.empty(h.unique);
+                Ok(())
+            }
+            Op::Statfs => {
+                reply.statfs(h.unique, (ViewId::ALL.len() + tree::DIRS.len()) as u64);
+                Ok(())
+            }
+            Op::Access { mask } => {
+                if mask & libc::W_OK as u32 != 0 {
+                    Err(errno(libc::EROFS))
+                } else {
+                    reply.empty(h.unique);
+                    Ok(())
+                }
+            }
+            Op::Destroy => {
+                reply.empty(h.unique);
+                Ok(())
+            }
+            Op::Modify => Err(errno(libc::EROFS)),
+            Op::Other => Err(errno(libc::ENOSYS)),
+        };
+        match result {
+            // The reply is in `reply`'s buffer.
+            Ok(()) => send(chan, reply.last()),
+            Err(e) => send(
+                chan,
+                reply.error(h.unique, e.raw_os_error().unwrap_or(libc::EIO)),
+            ),
+        }
+    }
+
+    fn dir_attr(&self, ino: u64) -> Attr {
+        Attr {
+            ino,
+            size: 0,
+            mode: libc::S_IFDIR | 0o555,
+            nlink: 2,
+            time_ns: self.mount_time_ns,
+        }
+    }
+
+    /// A file's attributes; `mtime_ns` changes with every rendering, which makes the kernel
+    /// drop the pages it cached of the previous one (`FUSE_AUTO_INVAL_DATA`).
+    fn file_attr(&self, ino: u64, size: u64, mtime_ns: u64) -> Attr {
+        Attr {
+            ino,
+            size,
+            mode: libc::S_IFREG | 0o444,
+            nlink: 1,
+            time_ns: if mtime_ns == 0 {
+                self.mount_time_ns
+            } else {
+                mtime_ns
+            },
+        }
+    }
+
+    /// The container of a slot, as it is now.
+    fn container_of(&self, slot: u64) -> Option<Container> {
+        let id = self.registry.container(slot)?;
+        match self.composer.resolver().container(&id) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::debug!(slot, error = %e, "container gone; host values served");
+                self.stats.host_fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn render_slot(&self, slot: u64, view: ViewId, out: &mut Vec<u8>) {
+        let c = self.container_of(slot);
+        self.composer.compose(view, c.as_ref(), out);
+    }
+
+    /// The rendering for the attributes of a per-container file.
+    fn fresh(&self, slot: u64, view: ViewId) -> Rendered {
+        let ino = Node::ContainerView { slot, view }.ino();
+        self.content
+            .fresh(ino, |out| self.render_slot(slot, view, out))
+    }
+
+    fn lookup(
+        &self,
+        parent: u64,
+        name: &[u8],
+        pid: u32,
+        reply: &mut Reply,
+        unique: u64,
+    ) -> io::Result<()> {
+        match self.find(parent, name, pid)? {
+            Found::Dir(n, ttl) => {
+                reply.entry(unique, n.ino(), ttl, ttl, &self.dir_attr(n.ino()));
+            }
+            Found::File {
+                node,
+                size,
+                mtime_ns,
+                entry_ttl,
+                attr_ttl,
+            } => {
+                let attr = self.file_attr(node.ino(), size, mtime_ns);
+                reply.entry(unique, node.ino(), entry_ttl, attr_ttl, &attr);
+            }
+        }
+        Ok(())
+    }
+
+    /// The node `name` in `parent` names for the caller `pid`.
+    fn find(&self, parent: u64, name: &[u8], pid: u32) -> io::Result<Found> {
+        let parent = Node::from_ino(parent).ok_or_else(|| errno(libc::ENOENT))?;
+        let container_file = |slot: u64, view: ViewId, entry_ttl: Duration| {
+            let r = self.fresh(slot, view);
+            Found::File {
+                node: Node::ContainerView { slot, view },
+                size: r.bytes.len() as u64,
+                mtime_ns: r.mtime_ns,
+                entry_ttl,
+                attr_ttl: self.ttl,
+            }
+        };
+        match (self.kind, parent) {
+            (TreeKind::Views, Node::Dir(i)) => {
+                if let Some(j) = tree::child_dir(i, name) {
+                    return Ok(Found::Dir(Node::Dir(j), STATIC_TTL));
+                }
+                if i == 0 && name == BY_PID_NAME.as_bytes() {
+                    return Ok(Found::Dir(Node::ByPid, STATIC_TTL));
+                }
+                let view = tree::child_view(i, name).ok_or_else(|| errno(libc::ENOENT))?;
+                match self.composer.resolver().resolve(pid) {
+                    // Never cached (entry timeout 0): the next walk may be another container's.
+                    Ok(c) => Ok(container_file(
+                        self.registry.slot_for(&c.id, Some(view)),
+                        view,
+                        Duration::ZERO,
+                    )),
+                    Err(e) => {
+                        tracing::debug!(pid, error = %e, "caller not resolved; per-reader file");
+                        Ok(Found::File {
+                            node: Node::ReaderView(view),
+                            size: 0,
+                            mtime_ns: 0,
+                            entry_ttl: Duration::ZERO,
+                            attr_ttl: Duration::ZERO,
+                        })
+                    }
+                }
+            }
+            (TreeKind::Containers, Node::Dir(0)) => {
+                // `<pid>`: the container that process belongs to, now.
+                let pid = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| errno(libc::ENOENT))?;
+                let c = self
+                    .composer
+                    .resolver()
+                    .resolve(pid)
+                    .map_err(|_| errno(libc::ENOENT))?;
+                let slot = self.registry.slot_for(&c.id, None);
+                // A pid can name another container once it is reused: the name is kept only
+                // for the cache TTL (a pid is not reused that fast).
+                Ok(Found::Dir(Node::ContainerDir { slot, index: 0 }, self.ttl))
+            }
+            (TreeKind::Containers, Node::ContainerDir { slot, index }) => {
+                if let Some(j) = tree::child_dir(index, name) {
+                    return Ok(Found::Dir(
+                        Node::ContainerDir { slot, index: j },
+                        STATIC_TTL,
+                    ));
+                }
+                let view = tree::child_view(index, name).ok_or_else(|| errno(libc::ENOENT))?;
+                self.registry
+                    .container(slot)
+                    .ok_or_else(|| errno(libc::ESTALE))?;
+                Ok(container_file(slot, view, STATIC_TTL))
+            }
+            _ => Err(errno(libc::ENOENT)),
+        }
+    }
+
+    fn getattr(&self, ino: u64, reply: &mut Reply, unique: u64) -> io::Result<()> {
+        let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
+        let (attr, valid) = match node {
+            Node::Dir(_) | Node::ByPid | Node::ContainerDir { .. } => {
+                (self.dir_attr(ino), STATIC_TTL)
+            }
+            Node::ContainerView { slot, view } if !self.is_per_reader(slot, view) => {
+                self.registry
+                    .container(slot)
+                    .ok_or_else(|| errno(libc::ESTALE))?;
+                let r = self.fresh(slot, view);
+                (
+                    self.file_attr(ino, r.bytes.len() as u64, r.mtime_ns),
+                    self.ttl,
+                )
+            }
+            // Per-reader files: size 0, never cached.
+            _ => (self.file_attr(ino, 0, 0), Duration::ZERO),
+        };
+        reply.attr_out(unique, valid, &attr);
+        Ok(())
+    }
+
+    /// Whether a views-tree file of a container serves per reader (it was converted).
+    fn is_per_reader(&self, slot: u64, view: ViewId) -> bool {
+        self.kind == TreeKind::Views && self.registry.is_converted(slot, view)
+    }
+
+    fn open(
+        &self,
+        ino: u64,
+        flags: u32,
+        pid: u32,
+        reply: &mut Reply,
+        unique: u64,
+    ) -> io::Result<()> {
+        if self.kind == TreeKind::Containers {
+            // `no_open`: the kernel opens this tree's files without asking from now on.
+            return Err(errno(libc::ENOSYS));
+        }
+        let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
+        if node.is_dir() {
+            return Err(errno(libc::EISDIR));
+        }
+        let flags = flags as i32;
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+            return Err(errno(libc::EROFS));
+        }
+        self.stats.opens.fetch_add(1, Ordering::Relaxed);
+        let view = match node {
+            Node::ReaderView(v) => v,
+            Node::ContainerView { slot, view } => {
+                if !self.registry.is_converted(slot, view) {
+                    let opener = self.composer.resolver().resolve(pid).ok().map(|c| c.id);
+                    if opener.as_ref() == self.registry.container(slot).as_ref() {
+                        // The container's own file: the kernel's page cache serves it.
+                        reply.open(unique, 0, fopen::KEEP_CACHE);
+                        return Ok(());
+                    }
+                    self.convert(slot, view, opener.as_ref());
+                }
+                view
+            }
+            _ => return Err(errno(libc::ENOENT)),
+        };
+        let mut buf = self.handles.buffer();
+        self.render_for_reader(view, pid, &mut buf);
+        let fh = self.handles.insert(ino, buf);
+        reply.open(unique, fh, fopen::DIRECT_IO);
+        Ok(())
+    }
+
+    /// Another container opened this container's file: from now on it is a per-reader file,
+    /// and what the kernel cached of it is dropped before the opener can read it.
+    fn convert(&self, slot: u64, view: ViewId, opener: Option<&ContainerId>) {
+        if self.registry.convert(slot, view) {
+            self.stats.foreign_opens.fetch_add(1, Ordering::Relaxed);
+            let name = |id: Option<&ContainerId>| {
+                id.map_or("an unresolved reader".to_owned(), |i| i.to_string())
+            };
+            tracing::warn!(
+                file = view.path(),
+                owner = %name(self.registry.container(slot).as_ref()),
+                opener = %name(opener),
+                "a process of another container opened this container's file (bound from outside the container?); it now renders per reader, and splice/sendfile readers of it see an empty file"
+            );
+        }
+        if let Some(n) = &self.notifier {
+            n.inval_inode(Node::ContainerView { slot, view }.ino());
+        }
+    }
+
+    fn render_for_reader(&self, view: ViewId, pid: u32, out: &mut Vec<u8>) {
+        if self.composer.compose_for_pid(view, pid, out) == Served::HostFallback {
+            self.stats.host_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self, h: &InHeader, r: ReadArgs, chan: &File, reply: &mut Reply) -> io::Result<()> {
+        let (ino, unique, pid) = (h.nodeid, h.unique, h.pid);
+        let ReadArgs {
+            fh,
+            offset,
+            size,
+            read_flags,
+        } = r;
+        let Some(node) = Node::from_ino(ino) else {
+            return send(chan, reply.error(unique, libc::ENOENT));
+        };
+        let per_reader = match node {
+            Node::ReaderView(v) => Some(v),
+            Node::ContainerView { slot, view }
+                if self.kind == TreeKind::Views && self.registry.is_converted(slot, view) =>
+            {
+                Some(view)
+            }
+            Node::ContainerView { .. } => None,
+            _ => return send(chan, reply.error(unique, libc::EISDIR)),
+        };
+        if let Some(view) = per_reader {
+            // A page-cache fill of a node other containers share: nothing, never their bytes.
+            if read_flags & READ_LOCKOWNER == 0 || fh == 0 {
+                return send(chan, reply.data_header(unique, 0));
+            }
+            if self.handles.needs_render(fh, ino, offset) {
+                self.handles
+                    .rerender(fh, ino, |buf| self.render_for_reader(view, pid, buf));
+            }
+            let sent = self.handles.with_window(fh, offset, size, |bytes| {
+                send_data(chan, reply.data_header(unique, bytes.len()), bytes)
+            });
+            return match sent {
+                Some(r) => r,
+                None => send(chan, reply.error(unique, libc::EBADF)),
+            };
+        }
+        let Node::ContainerView { slot, view } = node else {
+            return send(chan, reply.error(unique, libc::EISDIR));
+        };
+        let r = self
+            .content
+            .current(ino, |out| self.render_slot(slot, view, out));
+        let bytes = super::handles::window(&r.bytes, offset, size);
+        send_data(chan, reply.data_header(unique, bytes.len()), bytes)
+    }
+
+    fn readdir(
+        &self,
+        ino: u64,
+        offset: u64,
+        size: u32,
+        reply: &mut Reply,
+        unique: u64,
+    ) -> io::Result<()> {
+        let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
+        let (index, slot) = match (self.kind, node) {
+            (TreeKind::Views, Node::Dir(i)) => (Some(i), None),
+            (TreeKind::Views, Node::ByPid) => (None, None),
+            // The containers tree's root lists nothing: its names are pids, looked up on demand.
+            (TreeKind::Containers, Node::Dir(0)) => (None, None),
+            (TreeKind::Containers, Node::ContainerDir { slot, index }) => (Some(index), Some(slot)),
+            _ => return Err(errno(libc::ENOTDIR)),
+        };
+        let mut entries: Vec<(u64, &[u8], u32)> = vec![
+            (ino, b".", u32::from(libc::DT_DIR)),
+            (ROOT_ID, b"..", u32::from(libc::DT_DIR)),
+        ];
+        if let Some(i) = index {
+            for e in tree::children(i) {
+                let (n, t) = match (e, slot) {
+                    (Entry::Dir(j), None) => (Node::Dir(j), libc::DT_DIR),
+                    (Entry::Dir(j), Some(s)) => {
+                        (Node::ContainerDir { slot: s, index: j }, libc::DT_DIR)
+                    }
+                    (Entry::View(v), None) => (Node::ReaderView(v), libc::DT_REG),
+                    (Entry::View(v), Some(s)) => {
+                        (Node::ContainerView { slot: s, view: v }, libc::DT_REG)
+                    }
+                };
+                entries.push((n.ino(), e.name().as_bytes(), u32::from(t)));
+            }
+            if i == 0 && self.kind == TreeKind::Views {
+                entries.push((
+                    tree::BY_PID,
+                    BY_PID_NAME.as_bytes(),
+                    u32::from(libc::DT_DIR),
+                ));
+            }
+        }
+        reply.dir_start(unique);
+        // Offsets are positions in this fixed list, so each entry is listed once.
+        for (i, (ino, name, t)) in entries.into_iter().enumerate().skip(offset as usize) {
+            if !reply.dirent(size, ino, i as u64 + 1, t, name) {
+                break;
+            }
+        }
+        reply.done();
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The threads that answer both trees: one per channel, each blocking on its own cloned
+//! `/dev/fuse` fd, and the load sampler. Used by the worker process of `vproc serve` and by the
+//! in-process [`Service`](super::Service).
+
+use super::channel::run_channel;
+use super::ops::{Notifier, TreeKind, TreeOps};
+use super::registry::Registry;
+use super::Stats;
+use crate::compose::load::Sampler;
+use crate::compose::Composer;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a server serves.
+#[derive(Debug)]
+pub struct Channels {
+    /// The views tree's channels, one thread each.
+    pub views: Vec<File>,
+    /// The containers tree's channels (none where that tree could not be mounted).
+    pub containers: Vec<File>,
+}
+
+/// Running channel threads.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    threads: Vec<JoinHandle<()>>,
+    views: Arc<TreeOps>,
+    stats: Arc<Stats>,
+    _sampler: Sampler,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts a thread per channel. `registry` names the containers' nodes; `load_state` is
+    /// where load averages are saved for a successor.
+    pub fn start(
+        composer: Arc<Composer>,
+        registry: Arc<Registry>,
+        channels: Channels,
+        load_state: Option<PathBuf>,
+    ) -> std::io::Result<Server> {
+        let stats = Arc::new(Stats::default());
+        let sampler = Sampler::spawn(composer.clone(), load_state)?;
+        let mut views = TreeOps::new(
+            TreeKind::Views,
+            composer.clone(),
+            registry.clone(),
+            stats.clone(),
+        );
+        if let Some(first) = channels.views.first() {
+            views = views.with_notifier(Notifier::new(first.try_clone()?));
+        }
+        let views = Arc::new(views);
+        let containers = Arc::new(TreeOps::new(
+            TreeKind::Containers,
+            composer,
+            registry,
+            stats.clone(),
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        let all = channels
+            .views
+            .into_iter()
+            .map(|c| (views.clone(), c, "views"))
+            .chain(
+                channels
+                    .containers
+                    .into_iter()
+                    .map(|c| (containers.clone(), c, "ctrs")),
+            );
+        for (i, (ops, chan, tree)) in all.enumerate() {
+            let (stop, in_flight) = (stop.clone(), in_flight.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("vproc:{tree}-{i}"))
+                    .spawn(move || run_channel(&ops, &chan, &stop, &in_flight))?,
+            );
+        }
+        Ok(Server {
+            stop,
+            in_flight,
+            threads,
+            views,
+            stats,
+            _sampler: sampler,
+        })
+    }
+
+    /// Counters of this server.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Per-reader handles open in the views tree (for leak checks).
+    pub fn open_handles(&self) -> usize {
+        self.views.open_handles()
+    }
+
+    /// Stops taking requests, and waits (up to `grace`) for the ones in hand to be answered.
+    /// Threads blocked in a read hold no request; they end when their channel does.
+    pub fn quiesce(&self, grace: Duration) {
+        self.stop.store(true, Ordering::Release);
+        let deadline = Instant::now() + grace;
+        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Joins the threads whose channels have ended, waiting up to `grace` for the others.
+    pub fn join(mut self, grace: Duration) {
+        self.quiesce(grace);
+        let deadline = Instant::now() + grace;
+        for t in self.threads.drain(..) {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! `vproc serve`'s supervisor: the long-lived process that owns both trees' mounts and
+//! `/dev/fuse` connections, and runs a worker process that serves them. Nothing a container
+//! reads ever sees the worker change:
+//!
+//! * **Crash**: when the worker dies, the supervisor asks the kernel to resend the requests it
+//!   had taken (`FUSE_NOTIFY_RESEND`, Linux 6.9+; older kernels: the channels are renewed, so
+//!   those requests fail fast instead of hanging) and starts a new worker on the same channels.
+//! * **Upgrade** (SIGHUP, `vproc upgrade`): the binary on disk is asked whether it reads this
+//!   version's hand-over ([`handover`]); if it does, the supervisor `exec`s it with the
+//!   connections, the channels and the running worker. The new supervisor starts a new worker
+//!   and, once it is ready, stops the old one between requests: both serve in the overlap, so
+//!   there is no gap. If the new binary cannot take over, the running one keeps serving.
+//! * **systemd** (`NOTIFY_SOCKET`): the connections go to the service manager's fd store, and
+//!   a restarted service takes them back (`LISTEN_FDS`), so `systemctl restart` and a crash of
+//!   the whole service keep the mounts alive; while no instance runs, readers wait.
+//!
+//! Life cycle ([`State`]), one transition logged per change:
+//!
+//! ```text
+//! Starting --mounted, or connections adopted--> Running
+//! Running  --worker died--------------------> Restarting --new worker ready--> Running
+//! Running  --SIGHUP--> Upgrading --exec--> (the new binary: Starting, adopting)
+//!                                 --successor refused or exec failed--> Running
+//! Running  --SIGTERM/SIGINT--> Stopping (worker stopped; unmounted unless systemd holds the
+//!                               connections) --> exit
+//! ```
+
+pub mod handover;
+pub mod status;
+pub mod systemd;
+mod workers;
+
+pub use status::{status_path, Status};
+
+use super::mount;
+use super::service::{Config, Connections};
+use super::sys::{adopt_fuse_fd, clone_channel};
+use super::wire::reply::{send, Reply};
+use super::Error;
+use handover::Handover;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The daemon's settings, passed on to every worker and to an upgraded supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Where the views are mounted.
+    pub mountpoint: PathBuf,
+    /// Threads of the views tree, one channel each.
+    pub threads: usize,
+    /// Judge readers by their own cgroup.
+    pub per_caller: bool,
+    /// Cache lifetime in milliseconds.
+    pub cache_ms: u64,
+}
+
+impl Options {
+    /// The view options as command-line flags (for workers).
+    fn view_args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--threads".to_owned(),
+            self.threads.to_string(),
+            "--cache-ms".to_owned(),
+            self.cache_ms.to_string(),
+        ];
+        if self.per_caller {
+            a.push("--per-caller".to_owned());
+        }
+        a
+    }
+}
+
+/// The supervisor's life cycle (see the module documentation for the transitions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Mounting, or adopting a predecessor's connections.
+    Starting,
+    /// A worker serves.
+    Running,
+    /// The worker died; a new one is being started on the same channels.
+    Restarting,
+    /// A new binary is being checked and exec'd.
+    Upgrading,
+    /// Stopping the worker and (unless systemd keeps them) unmounting.
+    Stopping,
+}
+
+struct Supervisor {
+    opts: Options,
+    state: State,
+    views_conn: File,
+    views_channels: Vec<File>,
+    containers_conn: Option<File>,
+    containers_channels: Vec<File>,
+    worker: Pid,
+    generation: u64,
+    /// systemd holds the connections: stopping must not unmount.
+    fd_store: bool,
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT. `handover` is what a predecessor passed.
+pub fn run(opts: Options, handover: Option<Handover>) -> Result<(), Error> {
+    let mut signals = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
+        signals.add(s);
+    }
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
+        .map_err(|e| Error::sys("blocking signals")(e.into()))?;
+    let mut sv = match handover {
+        None => Supervisor::mount(opts)?,
+        Some(h) => Supervisor::take_over(opts, h)?,
+    };
+    sv.write_status();
+    loop {
+        let sig = signals
+            .wait()
+            .map_err(|e| Error::sys("waiting for a signal")(e.into()))?;
+        match sig {
+            Signal::SIGCHLD => sv.reap(),
+            Signal::SIGHUP => sv.upgrade(),
+            _ => return sv.stop(sig),
+        }
+    }
+}
+
+fn adopt(fd: RawFd) -> Result<File, Error> {
+    #[allow(unsafe_code)]
+    // SAFETY: a predecessor passed these fds to this process by exec, and nothing else here
+    // owns them; adopt_fuse_fd checks that each is /dev/fuse.
+    let f = unsafe { adopt_fuse_fd(fd) };
+    f.map_err(Error::sys("adopting the predecessor's FUSE connections"))
+}
+
+fn clone_n(conn: &File, n: usize) -> Result<Vec<File>, Error> {
+    (0..n.max(1))
+        .map(|_| {
+            let c = clone_channel(conn)?;
+            handover::inheritable(&c)?;
+            Ok(c)
+        })
+        .collect::<std::io::Result<Vec<File>>>()
+        .map_err(Error::sys("cloning FUSE channels"))
+}
+
+impl Supervisor {
+    fn set(&mut self, state: State) {
+        if self.state != state {
+            tracing::debug!(from = ?self.state, to = ?state, "supervisor state");
+            self.state = state;
+        }
+    }
+
+    fn mount(opts: Options) -> Result<Self, Error> {
+        let threads = opts.threads;
+        let ctr_threads = Config::container_threads(threads);
+        let (views_conn, containers, fd_store, fresh) = match systemd::listen_fds() {
+            Some((views, containers)) => {
+                tracing::info!(mountpoint = %opts.mountpoint.display(), "took the FUSE connections back from systemd's fd store");
+                (views, containers.map(|c| (c, None)), true, false)
+            }
+            None => {
+                let mountpoint = mount::prepare(&opts.mountpoint)?;
+                // A new connection: no node of an earlier one can be asked for.
+                status::remove_all(&mountpoint);
+                let conns = Connections::mount(&mountpoint)?;
+                let containers = conns.containers.map(|t| (t.conn, Some(t.mount)));
+                (conns.views, containers, systemd::managed(), true)
+            }
+        };
+        handover::inheritable(&views_conn)
+            .map_err(Error::sys("keeping the connection across exec"))?;
+        let views_channels = clone_n(&views_conn, threads)?;
+        let (containers_conn, pending_mount, containers_channels) = match containers {
+            Some((conn, m)) => {
+                handover::inheritable(&conn)
+                    .map_err(Error::sys("keeping the connection across exec"))?;
+                let ch = clone_n(&conn, ctr_threads)?;
+                (Some(conn), m, ch)
+            }
+            None => (None, None, Vec::new()),
+        };
+        let mut sv = Supervisor {
+            opts,
+            state: State::Starting,
+            views_conn,
+            views_channels,
+            containers_conn,
+            containers_channels,
+            worker: Pid::from_raw(0),
+            generation: 0,
+            fd_store,
+        };
+        sv.worker = sv.spawn_worker(1)?;
+        sv.generation = 1;
+        // The containers tree sits inside the views tree: attached once a worker answers.
+        if let Some(m) = pending_mount {
+            let target = sv.opts.mountpoint.join(super::tree::BY_PID_NAME);
+            if let Err(e) = mount::attach(&m, &target) {
+                tracing::warn!(error = %e, "mounting the containers tree (by-pid); serving without it");
+            }
+        }
+        if fresh || sv.fd_store {
+            sv.notify_systemd();
+        }
+        sv.set(State::Running);
+        tracing::info!(
+            mountpoint = %sv.opts.mountpoint.display(),
+            worker = sv.worker.as_raw(),
+            views = %crate::views::ViewId::names(),
+            "serving"
+        );
+        Ok(sv)
+    }
+
+    fn take_over(opts: Options, h: Handover) -> Result<Self, Error> {
+        let views_conn = adopt(h.views_conn)?;
+        let views_channels = h
+            .views_channels
+            .iter()
+            .map(|&fd| adopt(fd))
+            .collect::<Result<Vec<_>, _>>()?;
+        let containers_conn = h.containers_conn.map(adopt).transpose()?;
+        let containers_channels = h
+            .containers_channels
+            .iter()
+            .map(|&fd| adopt(fd))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut sv = Supervisor {
+            opts,
+            state: State::Starting,
+            views_conn,
+            views_channels,
+            containers_conn,
+            containers_channels,
+            worker: Pid::from_raw(h.worker),
+            generation: h.generation,
+            fd_store: systemd::managed(),
+        };
+        for c in sv.views_channels.iter().chain(&sv.containers_channels) {
+            let _ = handover::inheritable(c);
+        }
+        let _ = handover::inheritable(&sv.views_conn);
+        sv.replace_worker("upgrade");
+        // An older predecessor had no containers tree: make one now that a worker answers.
+        if sv.containers_conn.is_none() {
+            sv.add_containers_tree();
+        }
+        sv.set(State::Running);
+        Ok(sv)
+    }
+
+    /// Mounts a containers tree next to a running views tree (after an upgrade from a version
+    /// without one).
+    fn add_containers_tree(&mut self) {
+        let made = mount::new_tree("vproc-containers").and_then(|t| {
+            handover::inheritable(&t.conn)?;
+            let ch = (0..Config::container_threads(self.opts.threads))
+                .map(|_| {
+                    let c = clone_channel(&t.conn)?;
+                    handover::inheritable(&c)?;
+                    Ok(c)
+                })
+                .collect::<std::io::Result<Vec<File>>>()?;
+            Ok((t, ch))
+        });
+        match made {
+            Ok((t, ch)) => {
+                self.containers_conn = Some(t.conn);
+                self.containers_channels = ch;
+                self.replace_worker("containers tree added");
+                let target = self.opts.mountpoint.join(super::tree::BY_PID_NAME);
+                if let Err(e) = mount::attach(&t.mount, &target) {
+                    tracing::warn!(error = %e, "mounting the containers tree (by-pid)");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "no containers tree (by-pid)"),
+        }
+    }
+
+    fn spawn_worker(&self, generation: u64) -> Result<Pid, Error> {
+        workers::spawn(
+            &self.opts,
+            workers::WorkerFds {
+                views: &self.views_channels,
+                containers: &self.containers_channels,
+            },
+            generation,
+        )
+    }
+
+    /// Starts a new worker, then stops the old one between requests.
+    fn replace_worker(&mut self, why: &str) {
+        match self.spawn_worker(self.generation + 1) {
+            Ok(new) => {
+                let old = std::mem::replace(&mut self.worker, new);
+                self.generation += 1;
+                workers::stop(old);
+                // Anything the old worker had taken and not answered is queued again.
+                self.resend();
+                tracing::info!(
+                    generation = self.generation,
+                    worker = new.as_raw(),
+                    reason = why,
+                    "new worker serving"
+                );
+                self.write_status();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, reason = why, "new worker failed; the old one keeps serving")
+            }
+        }
+    }
+
+    /// `FUSE_NOTIFY_RESEND` on both connections; `false` if the kernel refused it.
+    fn resend(&self) -> bool {
+        let mut r = Reply::new();
+        let mut ok = true;
+        for conn in std::iter::once(&self.views_conn).chain(self.containers_conn.as_ref()) {
+            if let Err(e) = send(conn, r.resend()) {
+                tracing::debug!(error = %e, "FUSE_NOTIFY_RESEND not supported");
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    fn reap(&mut self) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(st) if st.pid() == Some(self.worker) => {
+                    self.set(State::Restarting);
+                    tracing::warn!(status = ?st, "worker died; starting a new one");
+                    // Requests it had taken are queued again before the new worker reads.
+                    if !self.resend() {
+                        tracing::warn!("FUSE_NOTIFY_RESEND failed (kernel older than 6.9?): the requests the dead worker held fail with ECONNABORTED");
+                        self.renew_channels();
+                    }
+                    self.respawn();
+                    self.set(State::Running);
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Replaces the channels with fresh clones. Closing the old ones (the dead worker's copies
+    /// are gone) makes the kernel end the requests still held on them with ECONNABORTED,
+    /// instead of leaving their callers waiting forever.
+    fn renew_channels(&mut self) {
+        match clone_n(&self.views_conn, self.views_channels.len()) {
+            Ok(f) => self.views_channels = f,
+            Err(e) => tracing::error!(error = %e, "cloning fresh channels; keeping the old ones"),
+        }
+        if let Some(c) = &self.containers_conn {
+            match clone_n(c, self.containers_channels.len()) {
+                Ok(f) => self.containers_channels = f,
+                Err(e) => {
+                    tracing::error!(error = %e, "cloning fresh channels; keeping the old ones")
+                }
+            }
+        }
+    }
+
+    fn respawn(&mut self) {
+        let mut delay = Duration::from_millis(10);
+        loop {
+            match self.spawn_worker(self.generation + 1) {
+                Ok(pid) => {
+                    self.worker = pid;
+                    self.generation += 1;
+                    self.write_status();
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "starting a worker failed; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Execs the binary now on disk, which takes over the connections and this worker.
+    fn upgrade(&mut self) {
+        self.set(State::Upgrading);
+        let exe = match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "upgrade: cannot find the binary on disk");
+                self.set(State::Running);
+                return;
+            }
+        };
+        // A deleted binary's path ends in " (deleted)"; the replacement is at the plain path.
+        let exe = PathBuf::from(
+            exe.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned(),
+        );
+        if let Err(refusal) = handover::check_successor(&exe) {
+            tracing::error!(error = %refusal, "upgrade refused");
+            self.set(State::Running);
+            return;
+        }
+        let h = Handover {
+            version: handover::VERSION,
+            mountpoint: self.opts.mountpoint.clone(),
+            views_conn: self.views_conn.as_raw_fd(),
+            views_channels: self.views_channels.iter().map(|c| c.as_raw_fd()).collect(),
+            containers_conn: self.containers_conn.as_ref().map(|c| c.as_raw_fd()),
+            containers_channels: self
+                .containers_channels
+                .iter()
+                .map(|c| c.as_raw_fd())
+                .collect(),
+            worker: self.worker.as_raw(),
+            generation: self.generation,
+            threads: self.opts.threads,
+            cache_ms: self.opts.cache_ms,
+            per_caller: self.opts.per_caller,
+        };
+        let memfd = match h.to_memfd().and_then(|f| {
+            handover::inheritable(&f).map_err(|e| handover::Error::Io(e.to_string()))?;
+            Ok(f)
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "upgrade: the running version keeps serving");
+                self.set(State::Running);
+                return;
+            }
+        };
+        std::env::set_var(handover::ENV, memfd.as_raw_fd().to_string());
+        let args: Vec<std::ffi::CString> = [
+            exe.to_string_lossy().into_owned(),
+            "serve".to_owned(),
+            self.opts.mountpoint.to_string_lossy().into_owned(),
+        ]
+        .iter()
+        .filter_map(|a| std::ffi::CString::new(a.as_bytes()).ok())
+        .collect();
+        let cexe = std::ffi::CString::new(exe.to_string_lossy().as_bytes()).unwrap_or_default();
+        tracing::info!(binary = %exe.display(), "upgrading: exec");
+        // The signal mask survives exec; the new supervisor blocks the same set.
+        let err = nix::unistd::execv(&cexe, &args).unwrap_err();
+        std::env::remove_var(handover::ENV);
+        tracing::error!(error = %err, "upgrade failed: the running version keeps serving");
+        self.set(State::Running);
+    }
+
+    fn stop(mut self, sig: Signal) -> Result<(), Error> {
+        self.set(State::Stopping);
+        tracing::info!(signal = ?sig, "stopping");
+        workers::stop(self.worker);
+        if self.fd_store {
+            // systemd holds the connections for the next instance: leave the mounts in place,
+            // and the container slots and load averages for it to continue with.
+            let _ = std::fs::remove_file(status_path(&self.opts.mountpoint));
+            // A request the worker took just before it exited sits on a channel this process is
+            // about to close, which would abort it: queue it again for the successor.
+            self.resend();
+            return Ok(());
+        }
+        status::remove_all(&self.opts.mountpoint);
+        mount::detach(&self.opts.mountpoint).map_err(Error::sys("unmounting"))
+    }
+
+    fn write_status(&self) {
+        Status {
+            supervisor: std::process::id() as i32,
+            worker: self.worker.as_raw(),
+            generation: self.generation,
+        }
+        .write(&self.opts.mountpoint);
+    }
+
+    /// Gives the connections to systemd's fd store and reports readiness.
+    fn notify_systemd(&self) {
+        let mut r = systemd::store(&self.views_conn, systemd::VIEWS_NAME);
+        if let Some(c) = &self.containers_conn {
+            r = r.and(systemd::store(c, systemd::CONTAINERS_NAME));
+        }
+        if let Err(e) = r.and(systemd::ready()) {
+            tracing::warn!(error = %e, "notifying systemd");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The status file of a running `vproc serve` (`/run/vproc/serve/<mountpoint>.status`): the
+//! supervisor's pid, its worker's pid and the generation, for `vproc upgrade`, `vproc status`
+//! and tests. Next to it: the load state (`.load`) and the container slots (`.slots`).
+
+use std::path::{Path, PathBuf};
+
+/// Where the supervisor serving `mountpoint` records its state.
+pub fn status_path(mountpoint: &Path) -> PathBuf {
+    let name: String = mountpoint
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("/run/vproc/serve").join(format!("{name}.status"))
+}
+
+/// Where the load averages are saved for the next worker.
+pub fn load_path(mountpoint: &Path) -> PathBuf {
+    status_path(mountpoint).with_extension("load")
+}
+
+/// Where the container slots are recorded for the next worker.
+pub fn slots_path(mountpoint: &Path) -> PathBuf {
+    status_path(mountpoint).with_extension("slots")
+}
+
+/// Removes the status, load and slots files of `mountpoint`.
+pub fn remove_all(mountpoint: &Path) {
+    for p in [
+        load_path(mountpoint),
+        slots_path(mountpoint),
+        status_path(mountpoint),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The recorded state of a running supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// The supervisor's pid.
+    pub supervisor: i32,
+    /// The current worker's pid.
+    pub worker: i32,
+    /// How many workers have been started (1 for the first).
+    pub generation: u64,
+}
+
+impl Status {
+    /// Reads the status file of the daemon serving `mountpoint`.
+    pub fn read(mountpoint: &Path) -> Option<Status> {
+        let text = std::fs::read_to_string(status_path(mountpoint)).ok()?;
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        Some(Status {
+            supervisor: i32::try_from(field("supervisor ")?).ok()?,
+            worker: i32::try_from(field("worker ")?).ok()?,
+            generation: u64::try_from(field("generation ")?).ok()?,
+        })
+    }
+
+    /// Writes it atomically (a reader never sees half a file).
+    pub fn write(&self, mountpoint: &Path) {
+        let path = status_path(mountpoint);
+        let text = format!(
+            "supervisor {}\nworker {}\ngeneration {}\n",
+            self.supervisor, self.worker, self.generation
+        );
+        let tmp = path.with_extension("tmp");
+        let ok = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(&tmp, text))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = ok {
+            tracing::warn!(error = %e, path = %path.display(), "writing the status file");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The service manager's protocols, hand-written because they are a few lines each (a crate
+//! would bring a dependency tree for two functions): `sd_notify` (a datagram to
+//! `$NOTIFY_SOCKET`, optionally with fds) and `LISTEN_FDS` (fds from 3 on, named in
+//! `LISTEN_FDNAMES`). The supervisor gives both FUSE connections to the fd store, so `systemctl
+//! restart` and a crash of the whole service keep the mounts alive.
+
+use crate::fs::sys::adopt_fuse_fd;
+use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+
+/// The name the views tree's connection is stored under.
+pub const VIEWS_NAME: &str = "vproc-views";
+/// The name the containers tree's connection is stored under.
+pub const CONTAINERS_NAME: &str = "vproc-containers";
+
+/// Whether a service manager is listening (`NOTIFY_SOCKET` is set).
+pub fn managed() -> bool {
+    std::env::var_os("NOTIFY_SOCKET").is_some()
+}
+
+/// The connections a restarted service got back (`LISTEN_FDS` naming this process): the views
+/// tree's, and the containers tree's if it was stored.
+pub fn listen_fds() -> Option<(File, Option<File>)> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    let n: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    if pid != std::process::id() || n < 1 {
+        return None;
+    }
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|s| s.split(':').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut views = None;
+    let mut containers = None;
+    for i in 0..n {
+        let fd: RawFd = 3 + i;
+        // SAFETY: by the sd_listen_fds protocol fds 3..3+n were passed to this process for it
+        // to own, and nothing else here has taken them.
+        let f = match unsafe_adopt(fd) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(fd, error = %e, "LISTEN_FDS: not a FUSE connection; skipped");
+                continue;
+            }
+        };
+        match names.get(i as usize).map(String::as_str) {
+            Some(CONTAINERS_NAME) => containers = Some(f),
+            // The views tree's, or an older vproc's single unnamed connection.
+            _ if views.is_none() => views = Some(f),
+            _ => containers = Some(f),
+        }
+    }
+    for v in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+        std::env::remove_var(v);
+    }
+    Some((views?, containers))
+}
+
+#[allow(unsafe_code)]
+fn unsafe_adopt(fd: RawFd) -> std::io::Result<File> {
+    // SAFETY: see `listen_fds`: fd was passed to this process for it to own.
+    unsafe { adopt_fuse_fd(fd) }
+}
+
+/// Stores `conn` in the fd store under `name`.
+pub fn store(conn: &File, name: &str) -> std::io::Result<()> {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    notify(
+        &socket,
+        &format!("FDSTORE=1\nFDNAME={name}\n"),
+        Some(conn.as_raw_fd()),
+    )
+}
+
+/// Reports readiness and the main pid.
+pub fn ready() -> std::io::Result<()> {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    notify(
+        &socket,
+        &format!("READY=1\nMAINPID={}\n", std::process::id()),
+        None,
+    )
+}
+
+/// Sends one sd_notify message, optionally with an fd (SCM_RIGHTS).
+fn notify(socket: &std::ffi::OsStr, msg: &str, fd: Option<RawFd>) -> std::io::Result<()> {
+    use nix::sys::socket::{
+        sendmsg, socket as mksocket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+        UnixAddr,
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = socket.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(abs) => UnixAddr::new_abstract(abs),
+        None => UnixAddr::new(bytes),
+    }
+    .map_err(std::io::Error::from)?;
+    let sock = mksocket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    let iov = [std::io::IoSlice::new(msg.as_bytes())];
+    let fds = fd.map(|f| [f]);
+    let cmsgs: Vec<ControlMessage> = fds
+        .as_ref()
+        .map(|f| ControlMessage::ScmRights(f))
+        .into_iter()
+        .collect();
+    sendmsg(
+        sock.as_raw_fd(),
+        &iov,
+        &cmsgs,
+        MsgFlags::empty(),
+        Some(&addr),
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(())
+}

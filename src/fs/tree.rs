@@ -1,0 +1,222 @@
+//! The shape of the two trees vproc mounts, and the node ids that name their entries. Everything
+//! here is derived from [`ViewId::ALL`]: adding a view adds its file, in the shared tree and in
+//! every container's tree.
+//!
+//! * The **views tree** (the mountpoint, `/var/lib/vproc`): `proc/...` and
+//!   `sys/devices/system/cpu/...`, whose files resolve per caller (see `ops.rs`), and the empty
+//!   directory `by-pid`, where the containers tree is mounted.
+//! * The **containers tree** (`MOUNTPOINT/by-pid`): `<pid>/proc/...` and `<pid>/sys/...`, the
+//!   files of the container that process `<pid>` belongs to.
+//!
+//! Node ids below 256 are static and never change between versions, so a live upgrade keeps the
+//! kernel's view of them. Per-container nodes are `slot << 8 | part`, with `slot` (from 1) naming
+//! a container in the registry and `part` a view (its index) or a directory (`DIR_PART` + the
+//! directory's index).
+
+use crate::views::ViewId;
+
+/// The static directories of a views tree, by node id; the containers tree has the same ones
+/// under each `<pid>` directory. Ids never change: a new directory gets a new number.
+pub const DIRS: &[(u64, &str)] = &[
+    (1, ""),
+    (2, "proc"),
+    (3, "sys"),
+    (4, "sys/devices"),
+    (5, "sys/devices/system"),
+    (6, "sys/devices/system/cpu"),
+];
+
+/// The views tree's `by-pid` directory (the containers tree's mountpoint).
+pub const BY_PID: u64 = 7;
+/// Its name.
+pub const BY_PID_NAME: &str = "by-pid";
+
+/// Per-container parts from this value on are directories (`DIR_PART + index in DIRS`).
+const DIR_PART: u64 = 0x80;
+
+/// The node id of the per-reader file of `view` in the views tree. The first eight are the ids
+/// vproc has always used (an upgrade from an older version keeps the files bound into
+/// containers working); later views continue from 32.
+pub fn reader_ino(view: ViewId) -> u64 {
+    match view {
+        ViewId::Cpuinfo => 10,
+        ViewId::Diskstats => 11,
+        ViewId::Loadavg => 12,
+        ViewId::Meminfo => 13,
+        ViewId::Stat => 14,
+        ViewId::Swaps => 15,
+        ViewId::Uptime => 16,
+        ViewId::CpuOnline => 17,
+    }
+}
+
+/// What a node id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// A static directory of the views tree (index into [`DIRS`]), or the root of the
+    /// containers tree (`Dir(0)` there).
+    Dir(usize),
+    /// The views tree's `by-pid` directory.
+    ByPid,
+    /// A view file of the views tree that renders per open, for each reader.
+    ReaderView(ViewId),
+    /// A view file of one container.
+    ContainerView {
+        /// The container's slot.
+        slot: u64,
+        /// Which view.
+        view: ViewId,
+    },
+    /// A directory of one container (`index` into [`DIRS`]; 0 is `<pid>` itself).
+    ContainerDir {
+        /// The container's slot.
+        slot: u64,
+        /// Which directory.
+        index: usize,
+    },
+}
+
+impl Node {
+    /// Decodes a node id.
+    pub fn from_ino(ino: u64) -> Option<Node> {
+        if ino < 256 {
+            if ino == BY_PID {
+                return Some(Node::ByPid);
+            }
+            if let Some(i) = DIRS.iter().position(|(d, _)| *d == ino) {
+                return Some(Node::Dir(i));
+            }
+            return ViewId::ALL
+                .into_iter()
+                .find(|v| reader_ino(*v) == ino)
+                .map(Node::ReaderView);
+        }
+        let (slot, part) = (ino >> 8, ino & 0xff);
+        if part >= DIR_PART {
+            let index = usize::try_from(part - DIR_PART).ok()?;
+            (index < DIRS.len()).then_some(Node::ContainerDir { slot, index })
+        } else {
+            let view = *ViewId::ALL.get(usize::try_from(part).ok()?)?;
+            Some(Node::ContainerView { slot, view })
+        }
+    }
+
+    /// The node id.
+    pub fn ino(self) -> u64 {
+        match self {
+            Node::Dir(i) => DIRS.get(i).map_or(1, |d| d.0),
+            Node::ByPid => BY_PID,
+            Node::ReaderView(v) => reader_ino(v),
+            Node::ContainerView { slot, view } => slot << 8 | view.index() as u64,
+            Node::ContainerDir { slot, index } => slot << 8 | (DIR_PART + index as u64),
+        }
+    }
+
+    /// Whether it is a directory.
+    pub fn is_dir(self) -> bool {
+        matches!(self, Node::Dir(_) | Node::ByPid | Node::ContainerDir { .. })
+    }
+}
+
+/// The path of static directory `index`.
+pub fn dir_path(index: usize) -> &'static str {
+    DIRS.get(index).map_or("", |d| d.1)
+}
+
+/// The static directory `name` below directory `index`.
+pub fn child_dir(index: usize, name: &[u8]) -> Option<usize> {
+    let parent = dir_path(index);
+    DIRS.iter().position(|(_, p)| {
+        let (dir, base) = p.rsplit_once('/').unwrap_or(("", p));
+        !p.is_empty() && dir == parent && base.as_bytes() == name
+    })
+}
+
+/// The view `name` in directory `index`.
+pub fn child_view(index: usize, name: &[u8]) -> Option<ViewId> {
+    let dir = dir_path(index);
+    ViewId::ALL
+        .into_iter()
+        .find(|v| v.dir() == dir && v.name().as_bytes() == name)
+}
+
+/// An entry of a directory listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A subdirectory (index into [`DIRS`]).
+    Dir(usize),
+    /// A view file.
+    View(ViewId),
+}
+
+impl Entry {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Dir(i) => dir_path(i).rsplit('/').next().unwrap_or_default(),
+            Entry::View(v) => v.name(),
+        }
+    }
+}
+
+/// The entries of static directory `index`, subdirectories first, in table order.
+pub fn children(index: usize) -> impl Iterator<Item = Entry> {
+    let dir = dir_path(index);
+    let subdirs = DIRS
+        .iter()
+        .enumerate()
+        .filter(move |(_, (_, p))| !p.is_empty() && p.rsplit_once('/').map_or("", |x| x.0) == dir)
+        .map(|(i, _)| Entry::Dir(i));
+    let files = ViewId::ALL
+        .into_iter()
+        .filter(move |v| v.dir() == dir)
+        .map(Entry::View);
+    subdirs.chain(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_is_reachable_and_ids_round_trip() {
+        for v in ViewId::ALL {
+            let mut dir = 0;
+            let parts: Vec<&str> = v.path().split('/').collect();
+            for p in &parts[..parts.len() - 1] {
+                dir = child_dir(dir, p.as_bytes()).unwrap_or_else(|| panic!("{p}"));
+            }
+            assert_eq!(child_view(dir, v.name().as_bytes()), Some(v));
+            assert!(children(dir).any(|e| e == Entry::View(v)));
+            for n in [
+                Node::ReaderView(v),
+                Node::ContainerView { slot: 3, view: v },
+            ] {
+                assert_eq!(Node::from_ino(n.ino()), Some(n));
+            }
+        }
+        for i in 0..DIRS.len() {
+            let n = Node::ContainerDir { slot: 9, index: i };
+            assert_eq!(Node::from_ino(n.ino()), Some(n));
+            assert_eq!(Node::from_ino(Node::Dir(i).ino()), Some(Node::Dir(i)));
+        }
+        assert_eq!(Node::from_ino(BY_PID), Some(Node::ByPid));
+        assert_eq!(Node::from_ino(200), None);
+        let mut inos: Vec<u64> = DIRS.iter().map(|d| d.0).collect();
+        inos.push(BY_PID);
+        inos.extend(ViewId::ALL.iter().map(|v| reader_ino(*v)));
+        let n = inos.len();
+        inos.sort_unstable();
+        inos.dedup();
+        assert_eq!(inos.len(), n, "static ids are unique");
+        assert!(inos.iter().all(|&i| i < 256));
+    }
+
+    #[test]
+    fn listings() {
+        let root: Vec<&str> = children(0).map(|e| e.name()).collect();
+        assert_eq!(root, ["proc", "sys"]);
+        let proc: Vec<&str> = children(1).map(|e| e.name()).collect();
+        assert!(proc.contains(&"meminfo") && proc.contains(&"stat"));
+    }
+}

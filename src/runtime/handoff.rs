@@ -1,0 +1,120 @@
+//! The two messages between `vproc run`'s parent and the container's init, over a socket pair:
+//! the init says it has joined the container's cgroup (one byte), and the parent answers with
+//! the container's own view files, which are named by the init's pid (`by-pid/<init>/...`) and
+//! resolved by its cgroup, so they can only be opened after that. The views travel as detached
+//! mounts (`SCM_RIGHTS`); the init attaches them after building the root's `/proc` and before
+//! `pivot_root`.
+
+use super::Error;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use vproc_mount::{OpenView, VIEWS};
+
+/// The parent's and the init's ends.
+#[derive(Debug)]
+pub struct Handoff {
+    /// The parent's end.
+    pub parent: OwnedFd,
+    /// The init's end.
+    pub init: OwnedFd,
+}
+
+impl Handoff {
+    /// A connected pair (close-on-exec: the command never sees it).
+    pub fn new() -> Result<Handoff, Error> {
+        let (parent, init) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(Error::sys("creating the parent-init socket"))?;
+        Ok(Handoff { parent, init })
+    }
+}
+
+/// The init: it has joined the container's cgroup.
+pub fn send_joined(sock: &OwnedFd) -> Result<(), Error> {
+    nix::unistd::write(sock, b"j").map_err(Error::sys("telling vproc run the cgroup is joined"))?;
+    Ok(())
+}
+
+/// The parent: waits until the init has joined the container's cgroup; `false` if it ended.
+pub fn wait_joined(sock: &OwnedFd) -> bool {
+    let mut b = [0u8; 1];
+    matches!(nix::unistd::read(sock, &mut b), Ok(1))
+}
+
+/// Sends the views (possibly none). Each view goes as its index in [`VIEWS`] plus its fd.
+pub fn send_views(sock: &OwnedFd, views: &[OpenView]) -> Result<(), Error> {
+    let idx: Vec<u8> = views
+        .iter()
+        .filter_map(|v| VIEWS.iter().position(|r| *r == v.rel))
+        .filter_map(|i| u8::try_from(i).ok())
+        .collect();
+    let fds: Vec<RawFd> = views.iter().map(|v| v.tree.as_raw_fd()).collect();
+    // A message always carries at least one byte, so "no views" is distinguishable from EOF.
+    let mut payload = vec![u8::try_from(idx.len()).unwrap_or(0)];
+    payload.extend_from_slice(&idx);
+    let iov = [IoSlice::new(&payload)];
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&fds)]
+    };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
+        .map_err(Error::sys("sending the views to the container"))?;
+    Ok(())
+}
+
+/// Receives the views the parent sent.
+pub fn recv_views(sock: &OwnedFd) -> Result<Vec<OpenView>, Error> {
+    let mut buf = [0u8; 64];
+    let mut space = nix::cmsg_space!([RawFd; 32]);
+    let (n, fds) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(Error::sys("receiving the views from vproc run"))?;
+        let mut fds = Vec::new();
+        for c in msg
+            .cmsgs()
+            .map_err(Error::sys("reading the views message"))?
+        {
+            if let ControlMessageOwned::ScmRights(r) = c {
+                fds.extend(r);
+            }
+        }
+        (msg.bytes, fds)
+    };
+    // Owned first, so every received fd is closed on any path below.
+    let owned: Vec<OwnedFd> = fds
+        .into_iter()
+        .map(|fd| {
+            #[allow(unsafe_code)]
+            // SAFETY: the kernel just installed these fds in this process for it.
+            let o = unsafe { OwnedFd::from_raw_fd(fd) };
+            o
+        })
+        .collect();
+    if n == 0 {
+        return Err(Error::Serve(
+            "vproc run ended before sending the views".into(),
+        ));
+    }
+    let count = usize::from(buf[0]);
+    let idx = &buf[1..n.min(1 + count)];
+    Ok(idx
+        .iter()
+        .zip(owned)
+        .filter_map(|(&i, tree)| VIEWS.get(usize::from(i)).map(|rel| OpenView { rel, tree }))
+        .collect())
+}

@@ -79,15 +79,12 @@ impl Args {
     }
 }
 
-/// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise. The FUSE
-/// crate's own logs are off: its INIT dump spans lines, and it reports as errors the replies
-/// that fail when a caller went away or a request was resent after a worker restart, which
-/// are expected; vproc logs transport failures itself.
+/// Logs to stderr, one line per event, at `level` unless RUST_LOG says otherwise.
 pub fn init_logging(level: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},fuse_backend_rs=off")));
+        .unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

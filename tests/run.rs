@@ -559,3 +559,254 @@ fn network_sys_and_a_running_daemons_views() {
     let gone = output(&["--views", "/nonexistent/views", "--", "true"]);
     assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
 }
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    common::children(pid)
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+}
+
+fn vproc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vproc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_fresh_multi_level_parent_is_usable_and_removed() {
+    require_real_cgroups!();
+    let top = format!("vproc-test-levels-{}", std::process::id());
+    let parent = format!("./{top}/b/c");
+    let out = Command::new(env!("CARGO_BIN_EXE_vproc"))
+        .args(["run", "--cgroup-parent", &parent, "--name", &name("lvl")])
+        .args(["--memory", "128m", "--cpuset-cpus", "0", "--", "sh", "-c"])
+        .arg("cat /proc/self/cgroup; head -1 /proc/meminfo; cat /sys/devices/system/cpu/online")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("MemTotal:         131072 kB"), "{text}");
+    assert_eq!(text.lines().last(), Some("0"), "{text}");
+    // Every level it created is gone again, in every hierarchy (cpuset included, whose new
+    // levels needed CPUs and memory nodes before any task could join).
+    assert_no_leftovers(&top);
+}
+
+#[test]
+fn named_containers_are_listed_and_exec_by_name() {
+    require_real_cgroups!();
+    let n = name("named");
+    let mut c = Running(
+        vproc_run_named(&n, &["--memory", "192m", "--", "sleep", "60"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the container in vproc ps", || {
+        let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
+        ps.lines()
+            .any(|l| l.starts_with(&n) && !l.split_whitespace().nth(1).is_some_and(|p| p == "-"))
+            .then_some(())
+    });
+    let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
+    let row = ps.lines().find(|l| l.starts_with(&n)).unwrap();
+    assert!(row.contains("192M") && row.contains("sleep 60"), "{ps}");
+    // exec by name: the container's hostname (its name), and its limit through the views.
+    let o = vproc(&[
+        "exec",
+        &n,
+        "--",
+        "sh",
+        "-c",
+        "hostname; head -1 /proc/meminfo",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().next(), Some(n.as_str()), "{text}");
+    assert!(text.contains("MemTotal:         196608 kB"), "{text}");
+    let o = vproc(&["exec", "vproc-test-no-such-container", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no running container is named"));
+    // A second container may not take a running one's name.
+    let o = vproc_run_named(&n, &["--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is running"));
+    assert_eq!(c.term(), Some(143));
+    assert!(!String::from_utf8_lossy(&vproc(&["ps"]).stdout).contains(&n));
+}
+
+/// `vproc run` killed outright at several points of its life: the container and its embedded
+/// view server die with it, nothing stays mounted, and what is left (its cgroups, its record)
+/// is removed by `vproc gc` (and by the next `vproc run`).
+#[test]
+fn sigkill_of_vproc_run_leaves_nothing_after_gc() {
+    require_real_cgroups!();
+    let prefix = format!("vproc-test-kill-{}-", std::process::id());
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    for point in ["at once", "while starting", "while running"] {
+        let n = format!("{prefix}{}", SEQ.fetch_add(1, Ordering::Relaxed));
+        let mut c = vproc_run_named(&n, &["--memory", "64m", "--", "sleep", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let run_pid = c.id();
+        let mut family = Vec::new();
+        match point {
+            "at once" => {}
+            "while starting" => {
+                wait_for("the record", || {
+                    Path::new("/run/vproc")
+                        .join(&n)
+                        .join("state")
+                        .exists()
+                        .then_some(())
+                });
+            }
+            _ => {
+                wait_for("the command", || {
+                    let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
+                    ps.lines()
+                        .any(|l| l.starts_with(&n) && l.contains("sleep"))
+                        .then_some(())
+                });
+                // The embedded view server and the container's init.
+                family = children_of(run_pid);
+                assert_eq!(family.len(), 2, "{family:?}");
+            }
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(run_pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = c.wait();
+        for p in family {
+            wait_for("the run's children to die", || (!alive(p)).then_some(()));
+        }
+        let o = vproc(&["gc"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_no_leftovers(&prefix);
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(mounts_before, mounts_after, "a mount was left behind");
+}
+
+#[test]
+fn errors_name_their_cause_and_exit_codes_follow_docker() {
+    let check = |args: &[&str], code: i32, needle: &str| {
+        let o = vproc(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    };
+    // vproc run's own failures exit 125, argument errors included.
+    check(
+        &["run", "--cpus", "0", "--", "true"],
+        125,
+        "the range of CPUs is from 0.01 to",
+    );
+    check(
+        &["run", "--cpus", "1000", "--", "true"],
+        125,
+        "the range of CPUs is from 0.01 to",
+    );
+    check(
+        &["run", "--memory", "-5m", "--", "true"],
+        125,
+        "bad size `-5m`",
+    );
+    check(
+        &["run", "--cpuset-cpus", "999", "--", "true"],
+        125,
+        "this host's CPUs are",
+    );
+    check(&["run", "--name", "../x", "--", "true"], 125, "bad name");
+    // The whole cause chain is shown.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    check(&["serve", file.to_str().unwrap()], 1, "Not a directory");
+    check(
+        &["show", "meminfo", "--pid", "999999999"],
+        1,
+        "no process 999999999",
+    );
+}
+
+#[test]
+fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
+    require_real_cgroups!();
+    let d = Daemon::start(&[]);
+    let helper = Path::new(env!("CARGO_BIN_EXE_vproc")).with_file_name("vproc-mount");
+    let me = std::process::id().to_string();
+    let o = Command::new(&helper)
+        .args(["pid", &me, "--source"])
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("own mount namespace"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A container (its own mount namespace): bound once, however often it is asked.
+    let container = common::Proc::spawn(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sleep",
+        "60",
+    ]));
+    let pid = container.pid().to_string();
+    wait_for("the namespace", || {
+        let own = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+        (own != theirs).then_some(())
+    });
+    // Mounts on the view targets (the namespace also has copies of every daemon's own mounts).
+    let count = || {
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                let target = l.split(' ').nth(4).unwrap_or("");
+                l.contains("fuse.vproc")
+                    && (target.starts_with("/proc/") || target.starts_with("/sys/"))
+            })
+            .count()
+    };
+    for _ in 0..3 {
+        let o = Command::new(&helper)
+            .args(["pid", &pid, "--source"])
+            .arg(&d.mnt)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(count(), 8, "one mount per view");
+    }
+    // --force replaces them, still one per view.
+    let o = Command::new(&helper)
+        .args(["pid", &pid, "--force", "--source"])
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(count(), 8);
+}

@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// Run without views (the container reads the kernel's files).
     #[arg(long)]
     no_views: bool,
+    /// When `vproc run` serves the views itself: how long values are reused, in milliseconds
+    /// (as `vproc serve --cache-ms`).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    cache_ms: u64,
     /// Write the container init's host pid to this file.
     #[arg(long)]
     pid_file: Option<PathBuf>,
@@ -214,7 +218,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     mount_ns_of: None,
                 })
             } else {
-                let s = EmbeddedServer::start()?;
+                let s = EmbeddedServer::start(std::time::Duration::from_millis(a.cache_ms))?;
                 let v = Views::Source(ViewSource {
                     dir: s.dir().to_owned(),
                     mount_ns_of: Some(s.pid()),

@@ -34,9 +34,15 @@ pub fn run(a: ShowArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         HostRoots::default(),
     );
     let pid = a.pid.unwrap_or_else(std::process::id);
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(format!("no process {pid}").into());
+    }
     let mut out = Vec::new();
     if composer.compose_for_pid(view, pid, &mut out) == Served::HostFallback {
-        eprintln!("vproc: pid {pid} could not be resolved; showing host values");
+        return Err(format!(
+            "pid {pid} could not be resolved to a container (it exited, or its cgroups are unreadable)"
+        )
+        .into());
     }
     std::io::stdout().write_all(&out)?;
     Ok(ExitCode::SUCCESS)

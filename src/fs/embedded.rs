@@ -32,7 +32,7 @@ fn io_err(e: nix::errno::Errno) -> std::io::Error {
 impl EmbeddedServer {
     /// Forks the server and waits (10 s at most) until it serves. The caller must be
     /// single-threaded.
-    pub fn start() -> Result<Self, Error> {
+    pub fn start(cache: Duration) -> Result<Self, Error> {
         let (mut ready_r, ready_w) = std::io::pipe().map_err(Error::sys("creating a pipe"))?;
         let dir = std::env::temp_dir().join("vproc-views");
         match crate::kernel::syscall::fork()
@@ -40,7 +40,7 @@ impl EmbeddedServer {
         {
             None => {
                 drop(ready_r);
-                let code = match serve_in_own_namespace(&dir, ready_w) {
+                let code = match serve_in_own_namespace(&dir, cache, ready_w) {
                     Ok(()) => 0,
                     Err(e) => {
                         eprintln!("vproc: view server: {}", crate::kernel::error_chain(&e));
@@ -101,7 +101,11 @@ impl EmbeddedServer {
 
 /// In the child: dies with its parent, makes a private mount namespace with a tmpfs to mount
 /// in, serves until SIGTERM.
-fn serve_in_own_namespace(dir: &Path, mut ready: std::io::PipeWriter) -> Result<(), Error> {
+fn serve_in_own_namespace(
+    dir: &Path,
+    cache: Duration,
+    mut ready: std::io::PipeWriter,
+) -> Result<(), Error> {
     use nix::mount::{mount, MsFlags};
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .map_err(|e| Error::sys("setting the parent-death signal")(io_err(e)))?;
@@ -130,14 +134,13 @@ fn serve_in_own_namespace(dir: &Path, mut ready: std::io::PipeWriter) -> Result<
         Some("mode=755,size=64k"),
     )
     .map_err(|e| Error::sys("mounting the view server's scratch tmpfs")(io_err(e)))?;
-    let composer = Composer::for_host(
-        crate::cgroup::resolve::Mode::Container,
-        Config::DEFAULT_CACHE,
-    )
-    .map_err(|e| Error::Sys {
-        what: "reading the host's cgroups",
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let composer =
+        Composer::for_host(crate::cgroup::resolve::Mode::Container, cache).map_err(|e| {
+            Error::Sys {
+                what: "reading the host's cgroups",
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
     let svc = Service::start(
         Arc::new(composer),
         &Config {

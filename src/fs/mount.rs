@@ -75,6 +75,13 @@ pub fn prepare(path: &Path) -> Result<PathBuf, Error> {
             }
         }
     }
+    if abs.exists() && !abs.is_dir() {
+        return Err(Error::Io {
+            what: "mounting on",
+            path: abs,
+            source: io::Error::from_raw_os_error(libc::ENOTDIR),
+        });
+    }
     std::fs::create_dir_all(&abs).map_err(|source| Error::Io {
         what: "creating",
         path: abs.clone(),

@@ -614,7 +614,7 @@ fn named_containers_are_listed_and_exec_by_name() {
     wait_for("the container in vproc ps", || {
         let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
         ps.lines()
-            .any(|l| l.starts_with(&n) && !l.split_whitespace().nth(1).is_some_and(|p| p == "-"))
+            .any(|l| l.starts_with(&n) && l.split_whitespace().nth(1).is_none_or(|p| p != "-"))
             .then_some(())
     });
     let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();

@@ -1,7 +1,10 @@
 /* Load generator for the benchmark scripts: opens, reads to EOF and closes FILE in a loop for
- * SECONDS, then prints "ops ERRORS WRONG" and one latency per line in nanoseconds (to stdout);
- * with a 4th argument `ts`, each line is "START_NS LATENCY_NS", START in CLOCK_REALTIME (the
- * clock of `date +%s%N`). With MEMTOTAL_KB (or -), every read's MemTotal line is checked.
+ * SECONDS, then prints "ops ERRORS WRONG" and the latency histogram, one "NS COUNT" line per
+ * non-empty bucket (log-linear, 1/32 of a power of two wide: under 3% error), which the scripts
+ * merge across readers. With a 4th argument `ts`, it prints one "START_NS LATENCY_NS" line per
+ * read instead (START in CLOCK_REALTIME, the clock of `date +%s%N`). With MEMTOTAL_KB (or -),
+ * every read's MemTotal line is checked. With START_AT (CLOCK_REALTIME ns, 5th argument), the
+ * reader waits for that instant, so many readers measure the same window.
  * Build: gcc -O2 -o reader benches/reader.c */
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,17 +25,37 @@ static long long wall_ns(void) {
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+#define SUB 32
+static unsigned long long hist[64 * SUB];
+
+static int bucket(unsigned long long ns) {
+    if (ns < SUB) return (int)ns;
+    int e = 63 - __builtin_clzll(ns);
+    int sub = (int)((ns >> (e - 5)) & (SUB - 1));
+    return e * SUB + sub;
+}
+
+static unsigned long long bucket_floor(int b) {
+    if (b < SUB) return b;
+    int e = b / SUB, sub = b % SUB;
+    return (1ULL << e) + ((unsigned long long)sub << (e - 5));
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: reader FILE SECONDS [MEMTOTAL_KB]\n");
+        fprintf(stderr, "usage: reader FILE SECONDS [MEMTOTAL_KB|-] [ts|hist] [START_AT_NS]\n");
         return 2;
     }
     const char *file = argv[1];
     double secs = atof(argv[2]);
     long want = argc > 3 && strcmp(argv[3], "-") != 0 ? atol(argv[3]) : -1;
     int stamps = argc > 4 && strcmp(argv[4], "ts") == 0;
-    size_t cap = 1 << 20, n = 0;
-    unsigned *lat = malloc(cap * sizeof *lat);
+    if (argc > 5) {
+        long long at = atoll(argv[5]);
+        while (wall_ns() < at) usleep(200);
+    }
+    size_t cap = stamps ? 1 << 20 : 0, n = 0;
+    unsigned *lat = stamps ? malloc(cap * sizeof *lat) : NULL;
     long long *start = stamps ? malloc(cap * sizeof *start) : NULL;
     static char buf[1 << 16];
     long errors = 0, wrong = 0;
@@ -53,18 +76,26 @@ int main(int argc, char **argv) {
             char *p = strstr(buf, "MemTotal:");
             if (!p || atol(p + 9) != want) wrong++;
         }
-        if (n == cap) {
-            cap *= 2;
-            lat = realloc(lat, cap * sizeof *lat);
-            if (stamps) start = realloc(start, cap * sizeof *start);
+        unsigned long long ns = (unsigned long long)((t1 - t0) * 1e9);
+        if (stamps) {
+            if (n == cap) {
+                cap *= 2;
+                lat = realloc(lat, cap * sizeof *lat);
+                start = realloc(start, cap * sizeof *start);
+            }
+            start[n] = w0;
+            lat[n] = (unsigned)ns;
+        } else {
+            hist[bucket(ns)]++;
         }
-        if (stamps) start[n] = w0;
-        lat[n++] = (unsigned)((t1 - t0) * 1e9);
+        n++;
     }
     printf("%zu %ld %ld\n", n, errors, wrong);
-    for (size_t i = 0; i < n; i++) {
-        if (stamps) printf("%lld %u\n", start[i], lat[i]);
-        else printf("%u\n", lat[i]);
+    if (stamps) {
+        for (size_t i = 0; i < n; i++) printf("%lld %u\n", start[i], lat[i]);
+    } else {
+        for (int b = 0; b < 64 * SUB; b++)
+            if (hist[b]) printf("%llu %llu\n", bucket_floor(b), hist[b]);
     }
     return 0;
 }

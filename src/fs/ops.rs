@@ -19,10 +19,11 @@
 //! every path walk gets the walker's own node, and a runtime that binds the file into a
 //! container from inside it (runc, crun) binds that container's node.
 
+use super::callers::Callers;
 use super::content::{ContentStore, Rendered};
 use super::handles::Handles;
 use super::registry::Registry;
-use super::tree::{self, Entry, Node, BY_PID_NAME};
+use super::tree::{self, Entry, Node, BY_PID_NAME, READER_NAME, SLOTS_NAME};
 use super::wire::reply::{send, send_data, Attr, InitOut, Reply};
 use super::wire::request::{InHeader, Op, Request};
 use super::wire::{fopen, init_flag, READ_LOCKOWNER, ROOT_ID};
@@ -58,6 +59,8 @@ struct ReadArgs {
 enum Found {
     /// A directory, cached for this long.
     Dir(Node, Duration),
+    /// A view's link in the views tree.
+    Link(ViewId),
     /// A file.
     File {
         node: Node,
@@ -77,6 +80,7 @@ pub struct TreeOps {
     composer: Arc<Composer>,
     registry: Arc<Registry>,
     content: ContentStore,
+    callers: Callers,
     handles: Handles,
     stats: Arc<Stats>,
     ttl: Duration,
@@ -136,6 +140,7 @@ impl TreeOps {
             composer,
             registry,
             content: ContentStore::new(ttl),
+            callers: Callers::new(ttl),
             handles: Handles::default(),
             stats,
             ttl,
@@ -181,9 +186,20 @@ impl TreeOps {
                 };
                 return send(chan, reply.init(h.unique, &out));
             }
-            Op::Lookup { name } => self.lookup(h.nodeid, name, h.pid, reply, h.unique),
+            Op::Lookup { name } => self.lookup(h.nodeid, name, reply, h.unique),
             Op::Forget { .. } | Op::BatchForget { .. } | Op::Interrupt { .. } => return Ok(()),
             Op::Getattr { .. } => self.getattr(h.nodeid, reply, h.unique),
+            Op::Readlink => {
+                let Some(Node::Link(view)) = Node::from_ino(h.nodeid) else {
+                    return send(chan, reply.error(h.unique, libc::EINVAL));
+                };
+                let target = self.link_target(view, h.pid);
+                return send_data(
+                    chan,
+                    reply.data_header(h.unique, target.len()),
+                    target.as_bytes(),
+                );
+            }
             Op::Open { flags } => self.open(h.nodeid, *flags, h.pid, reply, h.unique),
             Op::Read {
                 fh,
@@ -264,6 +280,26 @@ impl TreeOps {
         }
     }
 
+    fn link_attr(&self, ino: u64) -> Attr {
+        Attr {
+            ino,
+            size: 0,
+            mode: libc::S_IFLNK | 0o777,
+            nlink: 1,
+            time_ns: self.mount_time_ns,
+        }
+    }
+
+    /// Where the link of `view` points for the process `pid`: its container's file, or the
+    /// per-reader file if it cannot be resolved.
+    fn link_target(&self, view: ViewId, pid: u32) -> String {
+        let slot = self
+            .callers
+            .container_of(self.composer.resolver(), pid)
+            .map(|id| self.registry.slot_for(&id, Some(view)));
+        tree::link_target(view, slot)
+    }
+
     /// A file's attributes; `mtime_ns` changes with every rendering, which makes the kernel
     /// drop the pages it cached of the previous one (`FUSE_AUTO_INVAL_DATA`).
     fn file_attr(&self, ino: u64, size: u64, mtime_ns: u64) -> Attr {
@@ -305,17 +341,14 @@ impl TreeOps {
             .fresh(ino, |out| self.render_slot(slot, view, out))
     }
 
-    fn lookup(
-        &self,
-        parent: u64,
-        name: &[u8],
-        pid: u32,
-        reply: &mut Reply,
-        unique: u64,
-    ) -> io::Result<()> {
-        match self.find(parent, name, pid)? {
+    fn lookup(&self, parent: u64, name: &[u8], reply: &mut Reply, unique: u64) -> io::Result<()> {
+        match self.find(parent, name)? {
             Found::Dir(n, ttl) => {
                 reply.entry(unique, n.ino(), ttl, ttl, &self.dir_attr(n.ino()));
+            }
+            Found::Link(view) => {
+                let ino = Node::Link(view).ino();
+                reply.entry(unique, ino, STATIC_TTL, STATIC_TTL, &self.link_attr(ino));
             }
             Found::File {
                 node,
@@ -331,8 +364,9 @@ impl TreeOps {
         Ok(())
     }
 
-    /// The node `name` in `parent` names for the caller `pid`.
-    fn find(&self, parent: u64, name: &[u8], pid: u32) -> io::Result<Found> {
+    /// The node `name` in `parent` names (the same for every caller: where a link points is
+    /// decided when it is followed).
+    fn find(&self, parent: u64, name: &[u8]) -> io::Result<Found> {
         let parent = Node::from_ino(parent).ok_or_else(|| errno(libc::ENOENT))?;
         let container_file = |slot: u64, view: ViewId, entry_ttl: Duration| {
             let r = self.fresh(slot, view);
@@ -349,28 +383,48 @@ impl TreeOps {
                 if let Some(j) = tree::child_dir(i, name) {
                     return Ok(Found::Dir(Node::Dir(j), STATIC_TTL));
                 }
-                if i == 0 && name == BY_PID_NAME.as_bytes() {
-                    return Ok(Found::Dir(Node::ByPid, STATIC_TTL));
-                }
-                let view = tree::child_view(i, name).ok_or_else(|| errno(libc::ENOENT))?;
-                match self.composer.resolver().resolve(pid) {
-                    // Never cached (entry timeout 0): the next walk may be another container's.
-                    Ok(c) => Ok(container_file(
-                        self.registry.slot_for(&c.id, Some(view)),
-                        view,
-                        Duration::ZERO,
-                    )),
-                    Err(e) => {
-                        tracing::debug!(pid, error = %e, "caller not resolved; per-reader file");
-                        Ok(Found::File {
-                            node: Node::ReaderView(view),
-                            size: 0,
-                            mtime_ns: 0,
-                            entry_ttl: Duration::ZERO,
-                            attr_ttl: Duration::ZERO,
-                        })
+                if i == 0 {
+                    match name {
+                        n if n == BY_PID_NAME.as_bytes() => {
+                            return Ok(Found::Dir(Node::ByPid, STATIC_TTL))
+                        }
+                        n if n == SLOTS_NAME.as_bytes() => {
+                            return Ok(Found::Dir(Node::Slots, STATIC_TTL))
+                        }
+                        n if n == READER_NAME.as_bytes() => {
+                            return Ok(Found::Dir(Node::ReaderDir(0), STATIC_TTL))
+                        }
+                        _ => {}
                     }
                 }
+                // A view's name is a link, the same for everyone: where it points is decided
+                // when it is followed.
+                let view = tree::child_view(i, name).ok_or_else(|| errno(libc::ENOENT))?;
+                Ok(Found::Link(view))
+            }
+            (TreeKind::Views, Node::Slots) => {
+                let slot = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .filter(|&s| self.registry.container(s).is_some())
+                    .ok_or_else(|| errno(libc::ENOENT))?;
+                Ok(Found::Dir(
+                    Node::ContainerDir { slot, index: 0 },
+                    STATIC_TTL,
+                ))
+            }
+            (TreeKind::Views, Node::ReaderDir(i)) => {
+                if let Some(j) = tree::child_dir(i, name) {
+                    return Ok(Found::Dir(Node::ReaderDir(j), STATIC_TTL));
+                }
+                let view = tree::child_view(i, name).ok_or_else(|| errno(libc::ENOENT))?;
+                Ok(Found::File {
+                    node: Node::ReaderView(view),
+                    size: 0,
+                    mtime_ns: 0,
+                    entry_ttl: STATIC_TTL,
+                    attr_ttl: Duration::ZERO,
+                })
             }
             (TreeKind::Containers, Node::Dir(0)) => {
                 // `<pid>`: the container that process belongs to, now.
@@ -385,11 +439,13 @@ impl TreeOps {
                     .resolve(pid)
                     .map_err(|_| errno(libc::ENOENT))?;
                 let slot = self.registry.slot_for(&c.id, None);
+                // (Resolved afresh, not from the recent callers: the pid is a name here, and
+                // the process it names is not the caller.)
                 // A pid can name another container once it is reused: the name is kept only
                 // for the cache TTL (a pid is not reused that fast).
                 Ok(Found::Dir(Node::ContainerDir { slot, index: 0 }, self.ttl))
             }
-            (TreeKind::Containers, Node::ContainerDir { slot, index }) => {
+            (_, Node::ContainerDir { slot, index }) => {
                 if let Some(j) = tree::child_dir(index, name) {
                     return Ok(Found::Dir(
                         Node::ContainerDir { slot, index: j },
@@ -409,9 +465,8 @@ impl TreeOps {
     fn getattr(&self, ino: u64, reply: &mut Reply, unique: u64) -> io::Result<()> {
         let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
         let (attr, valid) = match node {
-            Node::Dir(_) | Node::ByPid | Node::ContainerDir { .. } => {
-                (self.dir_attr(ino), STATIC_TTL)
-            }
+            n if n.is_dir() => (self.dir_attr(ino), STATIC_TTL),
+            Node::Link(_) => (self.link_attr(ino), STATIC_TTL),
             Node::ContainerView { slot, view } if !self.is_per_reader(slot, view) => {
                 self.registry
                     .container(slot)
@@ -459,7 +514,7 @@ impl TreeOps {
             Node::ReaderView(v) => v,
             Node::ContainerView { slot, view } => {
                 if !self.registry.is_converted(slot, view) {
-                    let opener = self.composer.resolver().resolve(pid).ok().map(|c| c.id);
+                    let opener = self.callers.container_of(self.composer.resolver(), pid);
                     if opener.as_ref() == self.registry.container(slot).as_ref() {
                         // The container's own file: the kernel's page cache serves it.
                         reply.open(unique, 0, fopen::KEEP_CACHE);
@@ -560,39 +615,48 @@ impl TreeOps {
         reply: &mut Reply,
         unique: u64,
     ) -> io::Result<()> {
+        /// How a directory's static children are named.
+        #[derive(Clone, Copy)]
+        enum Kind {
+            /// The views tree: links.
+            Links,
+            /// `.reader`: per-reader files.
+            Reader,
+            /// One container's directory.
+            Slot(u64),
+        }
         let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
-        let (index, slot) = match (self.kind, node) {
-            (TreeKind::Views, Node::Dir(i)) => (Some(i), None),
-            (TreeKind::Views, Node::ByPid) => (None, None),
-            // The containers tree's root lists nothing: its names are pids, looked up on demand.
-            (TreeKind::Containers, Node::Dir(0)) => (None, None),
-            (TreeKind::Containers, Node::ContainerDir { slot, index }) => (Some(index), Some(slot)),
+        let listing = match (self.kind, node) {
+            (TreeKind::Views, Node::Dir(i)) => Some((i, Kind::Links)),
+            (TreeKind::Views, Node::ReaderDir(i)) => Some((i, Kind::Reader)),
+            // `by-pid`, `.c` and the containers tree's root list nothing: their names (pids,
+            // slots) are looked up on demand.
+            (TreeKind::Views, Node::ByPid | Node::Slots) | (TreeKind::Containers, Node::Dir(0)) => {
+                None
+            }
+            (_, Node::ContainerDir { slot, index }) => Some((index, Kind::Slot(slot))),
             _ => return Err(errno(libc::ENOTDIR)),
         };
-        let mut entries: Vec<(u64, &[u8], u32)> = vec![
-            (ino, b".", u32::from(libc::DT_DIR)),
-            (ROOT_ID, b"..", u32::from(libc::DT_DIR)),
-        ];
-        if let Some(i) = index {
+        let dir = u32::from(libc::DT_DIR);
+        let mut entries: Vec<(u64, &[u8], u32)> = vec![(ino, b".", dir), (ROOT_ID, b"..", dir)];
+        if let Some((i, kind)) = listing {
             for e in tree::children(i) {
-                let (n, t) = match (e, slot) {
-                    (Entry::Dir(j), None) => (Node::Dir(j), libc::DT_DIR),
-                    (Entry::Dir(j), Some(s)) => {
+                let (n, t) = match (e, kind) {
+                    (Entry::Dir(j), Kind::Links) => (Node::Dir(j), libc::DT_DIR),
+                    (Entry::Dir(j), Kind::Reader) => (Node::ReaderDir(j), libc::DT_DIR),
+                    (Entry::Dir(j), Kind::Slot(s)) => {
                         (Node::ContainerDir { slot: s, index: j }, libc::DT_DIR)
                     }
-                    (Entry::View(v), None) => (Node::ReaderView(v), libc::DT_REG),
-                    (Entry::View(v), Some(s)) => {
+                    (Entry::View(v), Kind::Links) => (Node::Link(v), libc::DT_LNK),
+                    (Entry::View(v), Kind::Reader) => (Node::ReaderView(v), libc::DT_REG),
+                    (Entry::View(v), Kind::Slot(s)) => {
                         (Node::ContainerView { slot: s, view: v }, libc::DT_REG)
                     }
                 };
                 entries.push((n.ino(), e.name().as_bytes(), u32::from(t)));
             }
-            if i == 0 && self.kind == TreeKind::Views {
-                entries.push((
-                    tree::BY_PID,
-                    BY_PID_NAME.as_bytes(),
-                    u32::from(libc::DT_DIR),
-                ));
+            if i == 0 && matches!(kind, Kind::Links) {
+                entries.push((tree::BY_PID, BY_PID_NAME.as_bytes(), dir));
             }
         }
         reply.dir_start(unique);

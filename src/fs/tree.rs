@@ -2,11 +2,21 @@
 //! here is derived from [`ViewId::ALL`]: adding a view adds its file, in the shared tree and in
 //! every container's tree.
 //!
-//! * The **views tree** (the mountpoint, `/var/lib/vproc`): `proc/...` and
-//!   `sys/devices/system/cpu/...`, whose files resolve per caller (see `ops.rs`), and the empty
-//!   directory `by-pid`, where the containers tree is mounted.
-//! * The **containers tree** (`MOUNTPOINT/by-pid`): `<pid>/proc/...` and `<pid>/sys/...`, the
-//!   files of the container that process `<pid>` belongs to.
+//! * The **views tree** (the mountpoint, `/var/lib/vproc`):
+//!   - `proc/meminfo`, ..., `sys/devices/system/cpu/online`: symbolic links whose target depends
+//!     on who follows them: `../.c/<slot>/proc/meminfo`, the file of the follower's container.
+//!     A path walk, and a runtime binding the file into a container from inside it (runc,
+//!     crun), so gets that container's own file. A link keeps one dentry for everyone, so
+//!     concurrent walks from different containers never invalidate each other's (a per-caller
+//!     name would, and a bind mount racing that fails with ENOENT).
+//!   - `.c/<slot>/proc/...`: each container's files, opened through the views tree's
+//!     connection, so an open by another container is seen (see `ops.rs`).
+//!   - `.reader/proc/...`: files rendered at each open for the process that opens them, for
+//!     binds made outside any container (`vproc-mount rootfs`), and where a follower of a link
+//!     cannot be resolved.
+//!   - `by-pid`: an empty directory, where the containers tree is mounted.
+//! * The **containers tree** (`MOUNTPOINT/by-pid`): `<pid>/proc/...`, the files of the container
+//!   that process `<pid>` belongs to, with no open round trip at all.
 //!
 //! Node ids below 256 are static and never change between versions, so a live upgrade keeps the
 //! kernel's view of them. Per-container nodes are `slot << 8 | part`, with `slot` (from 1) naming
@@ -15,8 +25,8 @@
 
 use crate::views::ViewId;
 
-/// The static directories of a views tree, by node id; the containers tree has the same ones
-/// under each `<pid>` directory. Ids never change: a new directory gets a new number.
+/// The static directories of a views tree, by node id; `.reader` and each container have the
+/// same ones. Ids never change: a new directory gets a new number.
 pub const DIRS: &[(u64, &str)] = &[
     (1, ""),
     (2, "proc"),
@@ -30,13 +40,23 @@ pub const DIRS: &[(u64, &str)] = &[
 pub const BY_PID: u64 = 7;
 /// Its name.
 pub const BY_PID_NAME: &str = "by-pid";
+/// The views tree's `.c` directory: one subdirectory per container slot.
+pub const SLOTS: u64 = 8;
+/// Its name.
+pub const SLOTS_NAME: &str = ".c";
+/// The views tree's `.reader` directory (per-reader files).
+pub const READER_NAME: &str = ".reader";
+/// `.reader`'s directories are `READER_BASE + index in DIRS`.
+const READER_BASE: u64 = 64;
+/// The links are `LINK_BASE + view index`.
+const LINK_BASE: u64 = 128;
 
 /// Per-container parts from this value on are directories (`DIR_PART + index in DIRS`).
 const DIR_PART: u64 = 0x80;
 
-/// The node id of the per-reader file of `view` in the views tree. The first eight are the ids
-/// vproc has always used (an upgrade from an older version keeps the files bound into
-/// containers working); later views continue from 32.
+/// The node id of the per-reader file of `view` (under `.reader`). The first eight are the ids
+/// vproc has always used for them (files an older version bound into containers keep working
+/// across an upgrade); later views continue from 32.
 pub fn reader_ino(view: ViewId) -> u64 {
     match view {
         ViewId::Cpuinfo => 10,
@@ -58,7 +78,13 @@ pub enum Node {
     Dir(usize),
     /// The views tree's `by-pid` directory.
     ByPid,
-    /// A view file of the views tree that renders per open, for each reader.
+    /// The views tree's `.c` directory.
+    Slots,
+    /// A directory of `.reader` (index into [`DIRS`]; 0 is `.reader` itself).
+    ReaderDir(usize),
+    /// The link a view's name is in the views tree.
+    Link(ViewId),
+    /// A view file that renders per open, for each reader.
     ReaderView(ViewId),
     /// A view file of one container.
     ContainerView {
@@ -67,7 +93,7 @@ pub enum Node {
         /// Which view.
         view: ViewId,
     },
-    /// A directory of one container (`index` into [`DIRS`]; 0 is `<pid>` itself).
+    /// A directory of one container (`index` into [`DIRS`]; 0 is `<pid>` or `<slot>` itself).
     ContainerDir {
         /// The container's slot.
         slot: u64,
@@ -80,16 +106,24 @@ impl Node {
     /// Decodes a node id.
     pub fn from_ino(ino: u64) -> Option<Node> {
         if ino < 256 {
-            if ino == BY_PID {
-                return Some(Node::ByPid);
-            }
-            if let Some(i) = DIRS.iter().position(|(d, _)| *d == ino) {
-                return Some(Node::Dir(i));
-            }
-            return ViewId::ALL
-                .into_iter()
-                .find(|v| reader_ino(*v) == ino)
-                .map(Node::ReaderView);
+            return match ino {
+                BY_PID => Some(Node::ByPid),
+                SLOTS => Some(Node::Slots),
+                i if i >= LINK_BASE => ViewId::ALL
+                    .get(usize::try_from(i - LINK_BASE).ok()?)
+                    .map(|v| Node::Link(*v)),
+                i if i >= READER_BASE => {
+                    let index = usize::try_from(i - READER_BASE).ok()?;
+                    (index < DIRS.len()).then_some(Node::ReaderDir(index))
+                }
+                i => match DIRS.iter().position(|(d, _)| *d == i) {
+                    Some(index) => Some(Node::Dir(index)),
+                    None => ViewId::ALL
+                        .into_iter()
+                        .find(|v| reader_ino(*v) == i)
+                        .map(Node::ReaderView),
+                },
+            };
         }
         let (slot, part) = (ino >> 8, ino & 0xff);
         if part >= DIR_PART {
@@ -106,6 +140,9 @@ impl Node {
         match self {
             Node::Dir(i) => DIRS.get(i).map_or(1, |d| d.0),
             Node::ByPid => BY_PID,
+            Node::Slots => SLOTS,
+            Node::ReaderDir(i) => READER_BASE + i as u64,
+            Node::Link(v) => LINK_BASE + v.index() as u64,
             Node::ReaderView(v) => reader_ino(v),
             Node::ContainerView { slot, view } => slot << 8 | view.index() as u64,
             Node::ContainerDir { slot, index } => slot << 8 | (DIR_PART + index as u64),
@@ -114,7 +151,24 @@ impl Node {
 
     /// Whether it is a directory.
     pub fn is_dir(self) -> bool {
-        matches!(self, Node::Dir(_) | Node::ByPid | Node::ContainerDir { .. })
+        matches!(
+            self,
+            Node::Dir(_)
+                | Node::ByPid
+                | Node::Slots
+                | Node::ReaderDir(_)
+                | Node::ContainerDir { .. }
+        )
+    }
+}
+
+/// Where the link of `view` points for the container in `slot` (`None`: the per-reader file),
+/// relative to the link's directory: `../.c/<slot>/proc/meminfo`.
+pub fn link_target(view: ViewId, slot: Option<u64>) -> String {
+    let up = "../".repeat(view.dir().split('/').count());
+    match slot {
+        Some(s) => format!("{up}{SLOTS_NAME}/{s}/{}", view.path()),
+        None => format!("{up}{READER_NAME}/{}", view.path()),
     }
 }
 
@@ -189,6 +243,7 @@ mod tests {
             assert_eq!(child_view(dir, v.name().as_bytes()), Some(v));
             assert!(children(dir).any(|e| e == Entry::View(v)));
             for n in [
+                Node::Link(v),
                 Node::ReaderView(v),
                 Node::ContainerView { slot: 3, view: v },
             ] {
@@ -196,20 +251,40 @@ mod tests {
             }
         }
         for i in 0..DIRS.len() {
-            let n = Node::ContainerDir { slot: 9, index: i };
-            assert_eq!(Node::from_ino(n.ino()), Some(n));
-            assert_eq!(Node::from_ino(Node::Dir(i).ino()), Some(Node::Dir(i)));
+            for n in [
+                Node::ContainerDir { slot: 9, index: i },
+                Node::Dir(i),
+                Node::ReaderDir(i),
+            ] {
+                assert_eq!(Node::from_ino(n.ino()), Some(n));
+            }
         }
         assert_eq!(Node::from_ino(BY_PID), Some(Node::ByPid));
+        assert_eq!(Node::from_ino(SLOTS), Some(Node::Slots));
         assert_eq!(Node::from_ino(200), None);
         let mut inos: Vec<u64> = DIRS.iter().map(|d| d.0).collect();
-        inos.push(BY_PID);
+        inos.extend([BY_PID, SLOTS]);
         inos.extend(ViewId::ALL.iter().map(|v| reader_ino(*v)));
+        inos.extend(ViewId::ALL.iter().map(|v| Node::Link(*v).ino()));
+        inos.extend((0..DIRS.len()).map(|i| Node::ReaderDir(i).ino()));
         let n = inos.len();
         inos.sort_unstable();
         inos.dedup();
         assert_eq!(inos.len(), n, "static ids are unique");
         assert!(inos.iter().all(|&i| i < 256));
+    }
+
+    #[test]
+    fn links_point_into_the_container_or_the_reader_tree() {
+        assert_eq!(
+            link_target(ViewId::Meminfo, Some(4294967297)),
+            "../.c/4294967297/proc/meminfo"
+        );
+        assert_eq!(
+            link_target(ViewId::CpuOnline, Some(5)),
+            "../../../../.c/5/sys/devices/system/cpu/online"
+        );
+        assert_eq!(link_target(ViewId::Stat, None), "../.reader/proc/stat");
     }
 
     #[test]

@@ -315,9 +315,11 @@ impl Daemon {
     }
 
     pub fn start_at(dir: tempfile::TempDir, mnt: PathBuf, extra: &[&str]) -> Daemon {
+        // Warnings only: a test's output is not the place for every daemon's start and stop.
         let child = Command::new(vproc_bin())
             .arg("serve")
             .arg(&mnt)
+            .args(["--log-level", "warn"])
             .args(extra)
             .spawn()
             .unwrap();

@@ -63,6 +63,8 @@ pub enum Op<'a> {
         /// `(nodeid, nlookup)` pairs.
         items: Vec<(u64, u64)>,
     },
+    /// The target of the link `nodeid`.
+    Readlink,
     /// Attributes of `nodeid`.
     Getattr {
         /// The handle it was made through, if any.
@@ -245,6 +247,7 @@ pub fn decode(buf: &[u8]) -> Result<Request<'_>, DecodeError> {
                 fh: (flags & super::GETATTR_FH != 0).then_some(fh),
             }
         }
+        opcode::READLINK => Op::Readlink,
         opcode::OPEN => Op::Open { flags: c.u32()? },
         opcode::READ => {
             let fh = c.u64()?;

@@ -14,11 +14,14 @@ const SHARDS: usize = 16;
 /// Most callers remembered per shard; beyond it the shard is cleared.
 const MAX_PER_SHARD: usize = 4096;
 
+/// Callers by pid: their container (`None`: unresolvable) and when it was resolved.
+type Shard = Mutex<HashMap<u32, (Option<ContainerId>, Instant)>>;
+
 /// Recent callers' containers.
 #[derive(Debug)]
 pub struct Callers {
     ttl: Duration,
-    shards: Vec<Mutex<HashMap<u32, (Option<ContainerId>, Instant)>>>,
+    shards: Vec<Shard>,
 }
 
 impl Callers {

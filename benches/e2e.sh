@@ -4,7 +4,7 @@
 # containers); prints a Markdown table and draws a chart (SVG) of reads/s and p99 per path.
 #
 #   benches/e2e.sh [--seconds S] [--readers 1,16,128] [--file meminfo] [--no-lxcfs]
-#                  [--chart FILE.svg] [--cache-ms N]
+#                  [--chart FILE.svg] [--cache-ms N] [--baseline VPROC_BINARY]
 #
 # Paths:
 #   native           /proc/meminfo (the kernel; the cost floor, not virtualized)
@@ -14,6 +14,8 @@
 #   vproc-bound      the shared file bound over /proc/meminfo from inside the container (a new
 #                    mount and pid namespace), as runc does for `docker run -v`
 #   vproc-shared     VPROC/proc/meminfo read by path from the host's pid namespace
+#   baseline         with --baseline: another vproc build's VPROC/proc/meminfo, read by path
+#                    (to compare a change with what it replaces, in the same run)
 #
 # Needs root, gcc, util-linux (unshare) and cgroup v1 memory/cpu/cpuacct/cpuset hierarchies.
 # Everything it creates (mounts, daemons, cgroups vproc-bench-*) is removed on exit
@@ -27,6 +29,7 @@ FILE=meminfo
 LXCFS=1
 CHART=
 CACHE_MS=100
+BASELINE=
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) SECONDS_PER=$2; shift ;;
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --no-lxcfs) LXCFS=0 ;;
     --chart) CHART=$2; shift ;;
     --cache-ms) CACHE_MS=$2; shift ;;
+    --baseline) BASELINE=$2; shift ;;
     *) echo "usage: $0 [--seconds S] [--readers LIST] [--file NAME] [--no-lxcfs] [--chart FILE] [--cache-ms N]" >&2; exit 2 ;;
   esac
   shift
@@ -55,7 +59,11 @@ if [ $LXCFS = 1 ]; then
   start_daemon lxcfs lxcfs -p "$work/lxcfs.pid"
   targets=(native lxcfs vproc-container vproc-bound vproc-shared)
 fi
-daemon_of() { case $1 in vproc*) echo vproc ;; lxcfs) echo lxcfs ;; *) echo "" ;; esac; }
+if [ -n "$BASELINE" ]; then
+  start_daemon baseline "$BASELINE" serve --cache-ms "$CACHE_MS"
+  targets+=(baseline)
+fi
+daemon_of() { case $1 in vproc*) echo vproc ;; lxcfs) echo lxcfs ;; baseline) echo baseline ;; *) echo "" ;; esac; }
 
 # reader_cmd TARGET I START_AT: the shell command of reader I (run in its cgroup).
 reader_cmd() {
@@ -67,6 +75,7 @@ reader_cmd() {
     lxcfs) echo "exec $r ${ROOT[lxcfs]}/proc/$FILE $SECONDS_PER $want hist $at" ;;
     vproc-container) echo "exec $r ${ROOT[vproc]}/by-pid/\$\$/proc/$FILE $SECONDS_PER $want hist $at" ;;
     vproc-shared) echo "exec $r ${ROOT[vproc]}/proc/$FILE $SECONDS_PER $want hist $at" ;;
+    baseline) echo "exec $r ${ROOT[baseline]}/proc/$FILE $SECONDS_PER $want hist $at" ;;
     vproc-bound) echo "exec unshare --mount --propagation private --pid --fork sh -c 'mount --bind ${ROOT[vproc]}/proc/$FILE /proc/$FILE && exec $r /proc/$FILE $SECONDS_PER $want hist $at'" ;;
   esac
 }
@@ -121,7 +130,7 @@ awk -F'\t' -v out="$CHART" '
     if (!(($2) in tseen)) { tseen[$2] = 1; ts[++nt] = $2 } n = NR }
   END {
     color["native"] = "#888888"; color["lxcfs"] = "#d62728"; color["vproc-container"] = "#1f77b4"
-    color["vproc-bound"] = "#2ca02c"; color["vproc-shared"] = "#9467bd"
+    color["vproc-bound"] = "#2ca02c"; color["vproc-shared"] = "#9467bd"; color["baseline"] = "#ff7f0e"
     W = 980; H = 420; bw = 16; gx = 70
     printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H > out
     printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n" > out
@@ -148,7 +157,7 @@ awk -F'\t' -v out="$CHART" '
       }
     }
     for (i = 1; i <= nt; i++) {
-      lx = 60 + (i - 1) * 170
+      lx = 60 + (i - 1) * 150
       printf "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>\n", lx, H - 40, color[ts[i]], lx + 16, H - 30, ts[i] > out
     }
     print "</svg>" > out

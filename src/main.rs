@@ -1,6 +1,9 @@
 //! The `vproc` command: parses arguments and turns one `Result` into an exit code, printing the
 //! error with its whole cause chain.
 
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 
 use clap::Parser;

@@ -11,6 +11,14 @@
 //! a missing or dead source is an error (the failure that leaves Docker and Kubernetes users of
 //! lxcfs with directories where files should be).
 
+#![deny(unsafe_code)]
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod error;
 mod ns;
 pub mod oci_hook;

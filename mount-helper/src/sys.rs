@@ -1,5 +1,6 @@
 //! The new mount API calls nix does not wrap (`open_tree`, `move_mount`); all of the helper's
 //! unsafe code is here.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use vproc::cgroup::resolve::Mode;
 use vproc::compose::Composer;
-use vproc::fs::server::Channels;
 use vproc::fs::supervisor::handover::{self, Handover};
 use vproc::fs::supervisor::Options;
 use vproc::fs::Config;
@@ -103,31 +102,14 @@ fn fd_list(s: &str) -> Result<Vec<i32>, String> {
         .collect()
 }
 
-#[allow(unsafe_code)]
-fn adopt_all(list: &str) -> Result<Vec<std::fs::File>, Box<dyn std::error::Error>> {
-    fd_list(list)?
-        .into_iter()
-        // SAFETY: the supervisor passed these fds to this process for it to own.
-        .map(|fd| unsafe { vproc::fs::sys::adopt_fuse_fd(fd) }.map_err(Into::into))
-        .collect()
-}
-
 pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let composer = a.view.composer()?;
-    let channels = Channels {
-        views: adopt_all(&a.views_fds)?,
-        containers: adopt_all(&a.containers_fds)?,
+    let fds = vproc::fs::worker::InheritedFds {
+        views: fd_list(&a.views_fds)?,
+        containers: fd_list(&a.containers_fds)?,
+        ready: a.ready_fd,
     };
-    #[allow(unsafe_code)]
-    // SAFETY: the ready fd is a pipe's write end passed to this process alone.
-    let ready = std::fs::File::from(unsafe { vproc::fs::sys::adopt_fd(a.ready_fd) });
-    vproc::fs::worker::run_worker(
-        Arc::new(composer),
-        &a.mountpoint,
-        a.generation,
-        channels,
-        ready,
-    )?;
+    vproc::fs::worker::run_inherited(Arc::new(composer), &a.mountpoint, a.generation, fds)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@
 //! This is the only place that joins `cgroup/`, `host/` and `views/`; the FUSE layer, the
 //! sysinfo handler and the CLI all call it. A caller whose container cannot be resolved gets the
 //! host's view, counted by reason.
+#![forbid(unsafe_code)]
 
 mod cache;
 pub mod load;

@@ -13,9 +13,53 @@ use crate::compose::Composer;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The fd numbers a supervisor passed to its worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InheritedFds {
+    /// The views tree's channels.
+    pub views: Vec<RawFd>,
+    /// The containers tree's channels.
+    pub containers: Vec<RawFd>,
+    /// The ready pipe's write end.
+    pub ready: RawFd,
+}
+
+/// Adopts the fds a supervisor passed (each channel checked to be `/dev/fuse`) and serves them,
+/// see [`run_worker`].
+pub fn run_inherited(
+    composer: Arc<Composer>,
+    mountpoint: &Path,
+    generation: u64,
+    fds: InheritedFds,
+) -> Result<(), Error> {
+    #[allow(unsafe_code)]
+    let adopt = |fd: RawFd| {
+        // SAFETY: the supervisor passed these fds to this process by exec for it to own;
+        // adopt_fuse_fd checks each is /dev/fuse.
+        unsafe { super::sys::adopt_fuse_fd(fd) }.map_err(Error::sys("adopting a FUSE channel"))
+    };
+    let channels = Channels {
+        views: fds
+            .views
+            .iter()
+            .map(|&f| adopt(f))
+            .collect::<Result<_, _>>()?,
+        containers: fds
+            .containers
+            .iter()
+            .map(|&f| adopt(f))
+            .collect::<Result<_, _>>()?,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: the ready fd is a pipe's write end passed to this process alone.
+    let ready = File::from(unsafe { super::sys::adopt_fd(fds.ready) });
+    run_worker(composer, mountpoint, generation, channels, ready)
+}
 
 /// Serves `channels` until SIGTERM or SIGINT, then exits the process (status 0).
 pub fn run_worker(

@@ -13,6 +13,7 @@
 //! Containers are recorded under `/run/vproc/<name>` (`state.rs`), so `vproc ps` lists them,
 //! `vproc exec NAME` finds them, and whatever a container killed outright left behind is
 //! removed by the next `vproc run` or by `vproc gc`.
+#![deny(unsafe_code)]
 
 mod handoff;
 mod init;

@@ -21,6 +21,7 @@
 pub mod cgroup;
 pub mod compose;
 pub mod fs;
+pub mod fuzz_targets;
 pub mod host;
 pub mod kernel;
 pub mod runtime;

@@ -51,10 +51,23 @@ pub enum HookError {
     Views(#[from] Error),
 }
 
+/// Parses the OCI state the runtime passes on stdin.
+pub fn parse_state(json: &[u8]) -> Result<State, HookError> {
+    serde_json::from_slice(json)
+        .map_err(|e| HookError::Input(format!("bad OCI state on stdin: {e}")))
+}
+
+/// Parses the fields of a bundle's `config.json` the hook reads: the rootfs and the mount
+/// destinations.
+pub fn parse_config(json: &[u8]) -> Result<(PathBuf, Vec<PathBuf>), HookError> {
+    let c: Config = serde_json::from_slice(json)
+        .map_err(|e| HookError::Input(format!("bad config.json: {e}")))?;
+    Ok((c.root.path, c.mounts.into_iter().map(|m| m.destination).collect()))
+}
+
 /// Runs the hook on `state_json`; returns the targets bound.
 pub fn run(state_json: &[u8], source: &Path) -> Result<Vec<PathBuf>, HookError> {
-    let state: State = serde_json::from_slice(state_json)
-        .map_err(|e| HookError::Input(format!("bad OCI state on stdin: {e}")))?;
+    let state = parse_state(state_json)?;
     let config_path = state.bundle.join("config.json");
     let text = std::fs::read(&config_path)
         .map_err(|e| HookError::Input(format!("{}: {e}", config_path.display())))?;

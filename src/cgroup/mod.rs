@@ -24,6 +24,14 @@ mod walk;
 pub mod write;
 
 pub use crate::kernel::CpuSet;
+
+/// The pure parsers of cgroup files (bytes in, typed value out), for fuzzing and tests.
+pub mod text {
+    pub use super::v1::blkio::parse_into as parse_blkio;
+    pub use super::v1::cpuacct::parse_usage_all;
+    pub use super::v2::cpu::parse_cpu_max;
+    pub use super::v2::io::parse_io_stat;
+}
 pub use hierarchy::{CgroupDir, Controller, Hierarchies, Version};
 pub use membership::ProcCgroups;
 pub use read::read_snapshot;

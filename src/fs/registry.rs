@@ -186,7 +186,8 @@ fn encode_id(id: &ContainerId) -> String {
     }
 }
 
-fn decode_id(s: &str) -> Option<ContainerId> {
+/// Reads a slot's container as the slots file records it.
+pub fn decode_id(s: &str) -> Option<ContainerId> {
     let mut f = s.split(' ');
     match f.next()? {
         "init" => Some(ContainerId::Init {

@@ -82,7 +82,8 @@ impl Record {
         s
     }
 
-    fn decode(text: &str) -> Option<Record> {
+    /// Reads a record's text; `None` if it is not one.
+    pub fn decode(text: &str) -> Option<Record> {
         let mut r = Record::default();
         for line in text.lines() {
             let Some((k, v)) = line.split_once('=') else {

@@ -4,9 +4,11 @@
  * merge across readers. With a 4th argument `ts`, it prints one "START_NS LATENCY_NS" line per
  * read instead (START in CLOCK_REALTIME, the clock of `date +%s%N`). With MEMTOTAL_KB (or -),
  * every read's MemTotal line is checked. With START_AT (CLOCK_REALTIME ns, 5th argument), the
- * reader waits for that instant, so many readers measure the same window.
+ * reader waits for that instant, so many readers measure the same window. SIGTERM ends the run
+ * early, results printed.
  * Build: gcc -O2 -o reader benches/reader.c */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,10 @@ static long long wall_ns(void) {
     clock_gettime(CLOCK_REALTIME, &t);
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
+
+/* SIGTERM ends the run early (its results are still printed). */
+static volatile sig_atomic_t stop;
+static void on_term(int sig) { (void)sig; stop = 1; }
 
 #define SUB 32
 static unsigned long long hist[64 * SUB];
@@ -59,8 +65,9 @@ int main(int argc, char **argv) {
     long long *start = stamps ? malloc(cap * sizeof *start) : NULL;
     static char buf[1 << 16];
     long errors = 0, wrong = 0;
+    signal(SIGTERM, on_term);
     double end = now() + secs;
-    while (now() < end) {
+    while (!stop && now() < end) {
         long long w0 = stamps ? wall_ns() : 0;
         double t0 = now();
         int fd = open(file, O_RDONLY);

@@ -27,12 +27,15 @@ start_daemon vproc "$VPROC" serve
 mnt=${ROOT[vproc]}
 status_file=$(ls /run/vproc/serve/*"$(basename "$work")"*mnt-vproc.status)
 
-secs=$((EVENTS * 2 * 3 / 10 + 4))
+# Readers run until every event is done (they stop on SIGTERM and print what they measured).
+secs=3600
 for i in $(seq 1 "$K"); do
   sh -c "$(join_script "$i")exec $work/reader $mnt/proc/meminfo $secs - ts" > "$work/out-$i" &
   pids+=($!)
 done
 sleep 1
+# A second with no event: the noise floor (scheduling on a busy machine) to read stalls against.
+quiet_start=$(date +%s%N); sleep 1; quiet_end=$(date +%s%N)
 : > "$work/events"
 for _ in $(seq 1 "$EVENTS"); do
   s=$(date +%s%N); "$VPROC" upgrade "$mnt" > /dev/null; e=$(date +%s%N)
@@ -46,14 +49,17 @@ for _ in $(seq 1 "$EVENTS"); do
   e=$(date +%s%N)
   echo "crash $s $e" >> "$work/events"; sleep 0.1
 done
-wait "${pids[@]:$((${#pids[@]} - K))}"
+sleep 0.5
+readers=("${pids[@]:$((${#pids[@]} - K))}")
+kill -TERM "${readers[@]}"
+wait "${readers[@]}"
 for i in $(seq 1 "$K"); do tail -n +2 "$work/out-$i"; done | sort -n > "$work/reads"
 total=0; errors=0
 for i in $(seq 1 "$K"); do read -r o e _ < "$work/out-$i"; total=$((total + o)); errors=$((errors + e)); done
 
 # Per event: the longest read overlapping it, and the emptiest 100 ms bin it touched.
 awk -v bin=100000000 '
-  FILENAME == ARGV[1] { kind[NR] = $1; s[NR] = $2; e[NR] = $3 + 100000000; n = NR; next }
+  FILENAME == ARGV[1] { kind[NR] = $1; s[NR] = $2; e[NR] = $3 + 100000000; n = NR; if (NR == 1) t0 = $2; next }
   {
     start = $1; end = $1 + $2
     bins[sprintf("%.0f", int(end / bin))]++
@@ -64,7 +70,7 @@ awk -v bin=100000000 '
     for (i = 1; i <= n; i++) {
       mn = -1
       for (b = int(s[i] / bin); b <= int(e[i] / bin); b++) { key = sprintf("%.0f", b); c = (key in bins) ? bins[key] : 0; if (mn < 0 || c < mn) mn = c }
-      print "EV", kind[i], worst[i] / 1e6, mn
+      print "EV", kind[i], worst[i] / 1e6, mn, (s[i] - t0) / 1e6
     }
   }' "$work/events" "$work/reads" > "$work/summary"
 median=$(awk '$1 == "BIN" {print $2}' "$work/summary" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
@@ -75,5 +81,7 @@ for kind in upgrade crash; do
     awk -v k="$kind" -v med="$median" '{ st[NR] = $1; if (NR == 1 || $2 < dip) dip = $2 }
       END { printf "| %s | %d | %.2f | %.2f | %.2f | %.2f |\n", k, NR, st[int((NR + 1) / 2)], st[int((NR * 99 + 99) / 100)], st[NR], dip / med }'
 done
+awk -v s="$quiet_start" -v e="$quiet_end" '$1 >= s && $1 + $2 <= e && $2 > w { w = $2 } END {
+  printf "| (no event: 1 s noise floor) | - | - | - | %.2f | - |\n", w / 1e6 }' "$work/reads"
 echo
 echo "reads: $total, failed: $errors, median reads per 100 ms: $median"

@@ -30,6 +30,36 @@ fn limited_cgroup_reads_its_own_values() {
     assert_ne!(line(&host, "MemTotal:"), "MemTotal:         262144 kB");
 }
 
+/// Docker and podman on cgroup v2 and Kubernetes pods give a daemon its own cgroup namespace,
+/// where every reader's `/proc/<pid>/cgroup` reads relative to the daemon's cgroup: it joins
+/// the host's and serves the right values anyway.
+#[test]
+fn daemon_started_in_a_private_cgroup_namespace_still_sees_limits() {
+    require_real_cgroups!();
+    let outer = TestCgroup::new("cgns");
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().join("mnt");
+    // The daemon's namespace is rooted at a test cgroup, as a container's would be.
+    let script = format!(
+        "{} exec unshare --cgroup \"$0\" \"$@\"",
+        outer.join_script()
+    );
+    let d = Daemon::start_wrapped(dir, mnt, &["sh", "-c", &script], &[]);
+    let cg = TestCgroup::new("cgns-reader").with_standard_limits();
+    let m = run_in(&cg, &format!("cat {}/proc/meminfo", d.mnt.display()));
+    assert_eq!(line(&m, "MemTotal:"), "MemTotal:         262144 kB");
+    let own = std::fs::metadata(format!("/proc/{}/ns/cgroup", d.pid())).unwrap();
+    let host = std::fs::metadata("/proc/self/ns/cgroup").unwrap();
+    assert_eq!(
+        own.ino(),
+        host.ino(),
+        "the daemon joined the host's namespace"
+    );
+}
+
 #[test]
 fn fresh_pid_namespace_has_a_young_uptime() {
     require_real_cgroups!();
@@ -460,6 +490,8 @@ fn unresolvable_callers_get_host_values_and_are_counted() {
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    let exited = &svc.stats().unresolved[vproc::fs::Unresolved::Exited as usize];
+    assert!(exited.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     svc.stop().unwrap();
     assert!(!common::is_mounted(&cfg.mountpoint));
 }

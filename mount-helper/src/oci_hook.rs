@@ -62,7 +62,10 @@ pub fn parse_state(json: &[u8]) -> Result<State, HookError> {
 pub fn parse_config(json: &[u8]) -> Result<(PathBuf, Vec<PathBuf>), HookError> {
     let c: Config = serde_json::from_slice(json)
         .map_err(|e| HookError::Input(format!("bad config.json: {e}")))?;
-    Ok((c.root.path, c.mounts.into_iter().map(|m| m.destination).collect()))
+    Ok((
+        c.root.path,
+        c.mounts.into_iter().map(|m| m.destination).collect(),
+    ))
 }
 
 /// Runs the hook on `state_json`; returns the targets bound.

@@ -133,6 +133,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         )
         .into());
     }
+    vproc::fs::supervisor::join_host_cgroup_namespace()?;
     let from_predecessor = match Handover::from_env() {
         Some(h) => Some(h?),
         None => match (

@@ -5,6 +5,7 @@
 //! `pid_max`), so an entry never names another process; a process that moves to another cgroup
 //! is seen in its new one within the TTL, as changed limits are.
 
+use super::{Stats, Unresolved};
 use crate::cgroup::resolve::{ContainerId, Resolver};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,7 +36,7 @@ impl Callers {
 
     /// The container of `pid` (`None`: it could not be resolved), resolved through `r` unless
     /// it was within the TTL.
-    pub fn container_of(&self, r: &Resolver, pid: u32) -> Option<ContainerId> {
+    pub fn container_of(&self, r: &Resolver, pid: u32, stats: &Stats) -> Option<ContainerId> {
         let shard = &self.shards[pid as usize % SHARDS];
         let now = Instant::now();
         if let Some((id, at)) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(&pid) {
@@ -46,7 +47,7 @@ impl Callers {
         let id = match r.resolve(pid) {
             Ok(c) => Some(c.id),
             Err(e) => {
-                tracing::debug!(pid, error = %e, "caller not resolved");
+                stats.unresolved(Unresolved::of(pid, &e), pid, &e);
                 None
             }
         };

@@ -295,7 +295,7 @@ impl TreeOps {
     fn link_target(&self, view: ViewId, pid: u32) -> String {
         let slot = self
             .callers
-            .container_of(self.composer.resolver(), pid)
+            .container_of(self.composer.resolver(), pid, &self.stats)
             .map(|id| self.registry.slot_for(&id, Some(view)));
         tree::link_target(view, slot)
     }
@@ -514,7 +514,9 @@ impl TreeOps {
             Node::ReaderView(v) => v,
             Node::ContainerView { slot, view } => {
                 if !self.registry.is_converted(slot, view) {
-                    let opener = self.callers.container_of(self.composer.resolver(), pid);
+                    let opener =
+                        self.callers
+                            .container_of(self.composer.resolver(), pid, &self.stats);
                     if opener.as_ref() == self.registry.container(slot).as_ref() {
                         // The container's own file: the kernel's page cache serves it.
                         reply.open(unique, 0, fopen::KEEP_CACHE);

@@ -315,8 +315,27 @@ impl Daemon {
     }
 
     pub fn start_at(dir: tempfile::TempDir, mnt: PathBuf, extra: &[&str]) -> Daemon {
+        Self::start_wrapped(dir, mnt, &[], extra)
+    }
+
+    /// Starts the daemon through a wrapper command (`unshare -C`, `nsenter ...`); the wrapper
+    /// must exec it, so that the child's pid is the daemon's.
+    pub fn start_wrapped(
+        dir: tempfile::TempDir,
+        mnt: PathBuf,
+        wrapper: &[&str],
+        extra: &[&str],
+    ) -> Daemon {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(vproc_bin());
+                c
+            }
+            None => Command::new(vproc_bin()),
+        };
         // Warnings only: a test's output is not the place for every daemon's start and stop.
-        let child = Command::new(vproc_bin())
+        let child = cmd
             .arg("serve")
             .arg(&mnt)
             .args(["--log-level", "warn"])

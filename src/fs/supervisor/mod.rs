@@ -133,6 +133,45 @@ pub fn run(opts: Options, handover: Option<Handover>) -> Result<(), Error> {
     }
 }
 
+/// Makes sure this process sees cgroups as the host does. A daemon started in a private cgroup
+/// namespace (Docker and podman containers on cgroup v2 get one by default, and so do
+/// Kubernetes pods) reads every reader's `/proc/<pid>/cgroup` relative to its own namespace and
+/// would serve host values to everyone: so it joins the host's, and refuses to start if it
+/// cannot, naming the fix. The host's namespace is kthreadd's (pid 2 in the host's pid
+/// namespace; kernel threads never leave the initial namespaces), else pid 1's: pid 1 may be a
+/// process that hides its namespaces (not dumpable), kthreadd never does. Call it before any
+/// thread starts.
+pub fn join_host_cgroup_namespace() -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let own = ino("/proc/self/ns/cgroup").map_err(Error::sys("reading /proc/self/ns/cgroup"))?;
+    let kthreadd = std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd");
+    let host_path = if kthreadd {
+        "/proc/2/ns/cgroup"
+    } else {
+        "/proc/1/ns/cgroup"
+    };
+    let host = ino(host_path).map_err(Error::sys("reading the host's cgroup namespace"))?;
+    if own == host {
+        return Ok(());
+    }
+    let joined = std::fs::File::open(host_path).and_then(|f| {
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(std::io::Error::from)
+    });
+    match joined {
+        Ok(()) => {
+            tracing::warn!(
+                "started in a private cgroup namespace: joined the host's (run vproc with the host's cgroup namespace to skip this: docker --cgroupns=host)"
+            );
+            Ok(())
+        }
+        Err(source) => Err(Error::Sys {
+            what: "vproc serve runs in a private cgroup namespace and cannot join the host's, so it would see every container's cgroup wrongly; run it with the host's cgroup namespace (docker --cgroupns=host, or as a privileged pod: nsenter -t 1 -C vproc serve)",
+            source,
+        }),
+    }
+}
+
 fn adopt(fd: RawFd) -> Result<File, Error> {
     #[allow(unsafe_code)]
     // SAFETY: a predecessor passed these fds to this process by exec, and nothing else here

@@ -81,6 +81,52 @@ fn container_in_its_own_pid_namespace_is_judged_by_its_init() {
     drop(outer);
 }
 
+/// A long-running daemon drops the slots of containers that are gone: a container judged by
+/// its init is gone when the init exits, one judged by its cgroup when the cgroup is removed.
+#[test]
+fn containers_are_gone_when_their_init_exits_or_their_cgroup_is_removed() {
+    require_real_cgroups!();
+    let r = Resolver::new(Hierarchies::discover().unwrap(), Mode::Container).unwrap();
+    let cg = TestCgroup::new("gone-init");
+    let script = format!("{}exec unshare --fork --pid sleep 30", cg.join_script());
+    let outer = Proc::spawn(Command::new("sh").arg("-c").arg(script));
+    let init = wait_for("the container init", || {
+        children(outer.pid()).first().copied()
+    });
+    let by_init = r.resolve(init).unwrap().id;
+    assert!(matches!(
+        by_init,
+        vproc::cgroup::resolve::ContainerId::Init { .. }
+    ));
+    assert!(!r.is_gone(&by_init));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    drop(outer);
+    wait_for("the init to exit", || {
+        (!std::path::Path::new(&format!("/proc/{init}")).exists()).then_some(())
+    });
+    assert!(r.is_gone(&by_init));
+
+    let cg = TestCgroup::new("gone-cgroup");
+    let member = Proc::spawn(Command::new("sleep").arg("30"));
+    cg.add(member.pid());
+    let by_cgroup = r.resolve(member.pid()).unwrap().id;
+    assert!(matches!(
+        by_cgroup,
+        vproc::cgroup::resolve::ContainerId::Cgroup { .. }
+    ));
+    drop(member);
+    assert!(
+        !r.is_gone(&by_cgroup),
+        "an empty cgroup can still be joined"
+    );
+    drop(cg);
+    assert!(r.is_gone(&by_cgroup));
+}
+
 #[test]
 fn cpu_usage_and_hierarchical_limits_are_read() {
     require_real_cgroups!();

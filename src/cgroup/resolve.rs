@@ -105,6 +105,14 @@ const DIRS_REFRESH: Duration = Duration::from_secs(1);
 
 type DirsMap = HashMap<Vec<u8>, (Arc<[u8]>, Arc<ContainerDirs>)>;
 
+/// Whether one of a container's cgroups (below a hierarchy's top) no longer exists.
+fn any_removed(dirs: &ContainerDirs) -> bool {
+    [&dirs.memory, &dirs.cpu, &dirs.cpuacct, &dirs.pids]
+        .into_iter()
+        .flatten()
+        .any(|d| d.dir != d.top && !d.dir.exists())
+}
+
 /// Most pid namespaces remembered; beyond it the cache is cleared (entries are cheap to rebuild).
 const MAX_CACHED: usize = 16384;
 
@@ -203,6 +211,19 @@ impl Resolver {
                 start_ticks: *start_ticks,
                 dirs: self.dirs_of_text(membership, false).1,
             }),
+        }
+    }
+
+    /// Whether a container can have no reader any more: its init exited (a pid namespace dies
+    /// with its init), or its cgroup was removed (only an empty cgroup can be).
+    pub fn is_gone(&self, id: &ContainerId) -> bool {
+        match id {
+            ContainerId::Init { pid, start_ticks } => {
+                pid::start_ticks(&self.proc_dir(*pid)).ok() != Some(*start_ticks)
+            }
+            ContainerId::Cgroup { membership, .. } => {
+                any_removed(&self.dirs_of_text(membership, false).1)
+            }
         }
     }
 

@@ -296,8 +296,19 @@ impl TreeOps {
         let slot = self
             .callers
             .container_of(self.composer.resolver(), pid, &self.stats)
-            .map(|id| self.registry.slot_for(&id, Some(view)));
+            .map(|id| self.slot_for(&id, Some(view)));
         tree::link_target(view, slot)
+    }
+
+    /// The slot of container `id` for new lookups; sweeps gone containers' slots when due.
+    fn slot_for(&self, id: &ContainerId, view: Option<ViewId>) -> u64 {
+        let slot = self.registry.slot_for(id, view);
+        let resolver = self.composer.resolver();
+        let swept = self.registry.sweep_if_due(|id| resolver.is_gone(id));
+        if swept > 0 {
+            tracing::debug!(swept, "slots of gone containers dropped");
+        }
+        slot
     }
 
     /// A file's attributes; `mtime_ns` changes with every rendering, which makes the kernel
@@ -438,7 +449,7 @@ impl TreeOps {
                     .resolver()
                     .resolve(pid)
                     .map_err(|_| errno(libc::ENOENT))?;
-                let slot = self.registry.slot_for(&c.id, None);
+                let slot = self.slot_for(&c.id, None);
                 // (Resolved afresh, not from the recent callers: the pid is a name here, and
                 // the process it names is not the caller.)
                 // A pid can name another container once it is reused: the name is kept only

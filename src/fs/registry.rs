@@ -8,6 +8,10 @@
 //! not know (one created by its predecessor while both were serving). Slots carry the worker's
 //! generation in their upper bits, so two workers serving side by side during an upgrade never
 //! hand out the same number for different containers.
+//!
+//! Containers come and go for the life of the daemon: when the table has doubled since it was
+//! last swept, the slots of containers that are gone (no reader can be in them any more) are
+//! dropped, here and from the file, which is rewritten under a lock that appends also take.
 
 use crate::cgroup::resolve::ContainerId;
 use crate::views::ViewId;
@@ -29,7 +33,15 @@ struct Inner {
     current: HashMap<ContainerId, u64>,
     /// Views-tree files turned per-reader: bit `view.index()` of the slot's mask.
     converted: HashMap<u64, u32>,
+    /// Table size at which the next sweep runs.
+    sweep_at: usize,
+    /// The file as it was last loaded (length, modification time): an unknown slot reloads it
+    /// only if it changed, so a swept slot costs one `stat`, not a read of the file.
+    loaded: Option<(u64, i64, i64)>,
 }
+
+/// The smallest table that is swept.
+const SWEEP_MIN: usize = 1024;
 
 /// The slot table of one mount.
 #[derive(Debug)]
@@ -50,7 +62,10 @@ impl Registry {
         // store counts generations from 1 again, while the kernel still holds the old slots.
         let loaded = r.lock().slots.keys().map(|s| s >> COUNTER_BITS).max();
         let generation = loaded.map_or(generation, |g| generation.max(g + 1));
-        r.lock().next = ((generation << COUNTER_BITS) & SLOT_MASK).max(1);
+        let mut inner = r.lock();
+        inner.next = ((generation << COUNTER_BITS) & SLOT_MASK).max(1);
+        inner.sweep_at = (inner.slots.len() * 2).max(SWEEP_MIN);
+        drop(inner);
         r
     }
 
@@ -121,6 +136,39 @@ impl Registry {
         true
     }
 
+    /// Drops the slots of containers that `is_gone` says are gone, if the table has doubled
+    /// since the last sweep. Returns how many were dropped.
+    pub fn sweep_if_due(&self, is_gone: impl Fn(&ContainerId) -> bool) -> usize {
+        let candidates: Vec<(u64, ContainerId)> = {
+            let inner = self.lock();
+            if inner.slots.len() < inner.sweep_at {
+                return 0;
+            }
+            inner.slots.iter().map(|(s, id)| (*s, id.clone())).collect()
+        };
+        // Judged outside the lock: each judgement reads /proc or stats a cgroup directory.
+        let gone: std::collections::HashSet<u64> = candidates
+            .into_iter()
+            .filter(|(_, id)| is_gone(id))
+            .map(|(s, _)| s)
+            .collect();
+        let mut inner = self.lock();
+        for s in &gone {
+            if let Some(id) = inner.slots.remove(s) {
+                if inner.current.get(&id) == Some(s) {
+                    inner.current.remove(&id);
+                }
+            }
+            inner.converted.remove(s);
+        }
+        inner.sweep_at = (inner.slots.len() * 2).max(SWEEP_MIN);
+        drop(inner);
+        if !gone.is_empty() {
+            self.rewrite_without(&gone);
+        }
+        gone.len()
+    }
+
     /// Every known slot (for a new worker's first invalidation pass).
     pub fn slots(&self) -> Vec<u64> {
         self.lock().slots.keys().copied().collect()
@@ -132,18 +180,61 @@ impl Registry {
             .create(true)
             .append(true)
             .open(path)
+            .and_then(|f| locked(f, LockKind::Exclusive))
             .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
         if let Err(e) = r {
             tracing::warn!(error = %e, path = %path.display(), "recording a container slot; a worker restart will not know it");
         }
     }
 
-    /// Reads the file; lines this worker already knows are idempotent, malformed ones skipped.
-    fn load(&self) {
+    /// Rewrites the file in place without the lines of `gone` slots (in place, under the lock,
+    /// so a worker appending meanwhile waits rather than writing to a replaced file).
+    fn rewrite_without(&self, gone: &std::collections::HashSet<u64>) {
+        use std::io::{Read, Seek};
         let Some(path) = &self.file else { return };
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let r = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .and_then(|f| locked(f, LockKind::Exclusive))
+            .and_then(|mut f| {
+                let mut text = String::new();
+                f.read_to_string(&mut text)?;
+                let kept: String = text
+                    .lines()
+                    .filter(|l| {
+                        let slot = l.split(' ').nth(1).and_then(|s| s.parse::<u64>().ok());
+                        !slot.is_some_and(|s| gone.contains(&s))
+                    })
+                    .flat_map(|l| [l, "\n"])
+                    .collect();
+                f.rewind()?;
+                f.set_len(0)?;
+                f.write_all(kept.as_bytes())
+            });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, path = %path.display(), "compacting the slot file");
+        }
+    }
+
+    /// Reads the file if it changed since it was last read; lines this worker already knows
+    /// are idempotent, malformed ones skipped.
+    fn load(&self) {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let Some(path) = &self.file else { return };
+        let Ok(mut f) = std::fs::File::open(path).and_then(|f| locked(f, LockKind::Shared)) else {
             return;
         };
+        let Ok(meta) = f.metadata() else { return };
+        let stamp = Some((meta.len(), meta.mtime(), meta.mtime_nsec()));
+        if self.lock().loaded == stamp {
+            return;
+        }
+        let mut text = String::new();
+        if f.read_to_string(&mut text).is_err() {
+            return;
+        }
         let mut inner = self.lock();
         for line in text.lines() {
             let mut f = line.splitn(3, ' ');
@@ -168,7 +259,22 @@ impl Registry {
                 _ => {}
             }
         }
+        inner.loaded = stamp;
     }
+}
+
+enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+/// `f` with an advisory lock held until it is dropped.
+fn locked(f: std::fs::File, kind: LockKind) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    let arg = match kind {
+        LockKind::Shared => nix::fcntl::FlockArg::LockShared,
+        LockKind::Exclusive => nix::fcntl::FlockArg::LockExclusive,
+    };
+    nix::fcntl::Flock::lock(f, arg).map_err(|(_, e)| std::io::Error::from(e))
 }
 
 /// `init PID START` or `cgroup START|- HEX`.
@@ -281,6 +387,44 @@ mod tests {
         let third = Registry::new(Some(file), 3);
         assert!(third.is_converted(sa, ViewId::Meminfo));
         assert_eq!(third.slot_for(&a, Some(ViewId::Meminfo)), moved);
+    }
+
+    #[test]
+    fn gone_containers_are_swept_here_and_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("slots");
+        let r = Registry::new(Some(file.clone()), 1);
+        let id = |pid| ContainerId::Init {
+            pid,
+            start_ticks: 1,
+        };
+        let odd_gone =
+            |id: &ContainerId| matches!(id, ContainerId::Init { pid, .. } if pid % 2 == 1);
+        for pid in 0..SWEEP_MIN as u32 - 1 {
+            r.slot_for(&id(pid), None);
+        }
+        assert_eq!(r.sweep_if_due(odd_gone), 0, "not due below {SWEEP_MIN}");
+        let last = r.slot_for(&id(5000), None);
+        let kept = r.slot_for(&id(2), None);
+        assert!(r.convert(r.slot_for(&id(3), None), ViewId::Stat));
+        assert_eq!(r.sweep_if_due(odd_gone), SWEEP_MIN / 2 - 1);
+        assert_eq!(
+            r.sweep_if_due(odd_gone),
+            0,
+            "next sweep when the table doubles"
+        );
+        assert_eq!(r.container(kept), Some(id(2)));
+        assert_eq!(r.container(last), Some(id(5000)));
+        let swept = r.slot_for(&id(3), None);
+        assert!(!r.is_converted(swept, ViewId::Stat));
+        // The file holds what the table holds: a successor knows the same containers.
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), SWEEP_MIN / 2 + 2, "{text}");
+        assert!(!text.contains("converted"));
+        let next = Registry::new(Some(file), 2);
+        assert_eq!(next.container(kept), Some(id(2)));
+        assert_eq!(next.slot_for(&id(3), None), swept);
+        assert_eq!(next.slots().len(), SWEEP_MIN / 2 + 2);
     }
 
     #[test]

@@ -89,84 +89,128 @@ fn hook_refuses_without_a_daemon_unless_optional() {
     );
 }
 
+/// podman with the shipped hooks.d file pointed at this build and a daemon, its containers
+/// under this test's cgroups; `None` when podman or busybox is missing.
+struct Podman {
+    dir: tempfile::TempDir,
+    d: Daemon,
+    parent: String,
+    name: String,
+    _litter: Litter,
+}
+
+impl Podman {
+    fn new(tag: &str) -> Option<Podman> {
+        let dir = tempfile::Builder::new()
+            .prefix("vproc-test-podman")
+            .tempdir()
+            .unwrap();
+        if !have("podman") || rootfs(dir.path()).is_none() {
+            common::skip(
+                "podman or busybox is not installed (apt-get install podman busybox-static)",
+            );
+            return None;
+        }
+        let d = Daemon::start(&[]);
+        let hooks = dir.path().join("hooks.d");
+        std::fs::create_dir(&hooks).unwrap();
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/oci-hooks.d/vproc.json"
+        ))
+        .unwrap();
+        let hook = shipped
+            .replace(
+                "/usr/local/bin/vproc-mount",
+                &helper().display().to_string(),
+            )
+            .replace("/var/lib/vproc", &d.mnt.display().to_string());
+        std::fs::write(hooks.join("vproc.json"), hook).unwrap();
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let memcg = own
+            .lines()
+            .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+            .unwrap_or("/".into());
+        let name = format!("vproc-test-podman-{tag}-{}", std::process::id());
+        // podman's cgroupfs manager takes one absolute parent for every hierarchy: under this
+        // test's memory cgroup, which lies under its own cgroup in the others (their root).
+        // The levels it creates on the way are removed afterwards.
+        let parent = format!("{}/{name}", memcg.trim_end_matches('/'));
+        let litter = Litter::before(&parent);
+        Some(Podman {
+            dir,
+            d,
+            parent,
+            name,
+            _litter: litter,
+        })
+    }
+
+    /// `podman SUBCOMMAND` with this test's storage.
+    fn cmd(&self, sub: &str) -> Command {
+        let store = self.dir.path().join("storage");
+        let mut c = Command::new("podman");
+        c.args(["--cgroup-manager", "cgroupfs", "--root"])
+            .arg(store.join("root"))
+            .arg("--runroot")
+            .arg(store.join("run"))
+            .arg(sub);
+        c
+    }
+
+    /// `podman run` of a 256 MiB, CPU 0 container (`extra` before the rootfs).
+    fn run(&self, extra: &[&str], command: &[&str]) -> std::process::Output {
+        self.cmd("run")
+            // runc: crun 1.8 refuses this hybrid host (see crun_runs_the_hook). The limits:
+            // this host's hard limits are below podman's defaults, which it may not raise.
+            .args([
+                "--runtime",
+                "runc",
+                "--name",
+                &self.name,
+                "--network",
+                "none",
+            ])
+            .arg("--hooks-dir")
+            .arg(self.dir.path().join("hooks.d"))
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                "--memory",
+                "256m",
+                "--cpuset-cpus",
+                "0",
+                "--cgroup-parent",
+                &self.parent,
+            ])
+            .args(extra)
+            .arg("--rootfs")
+            .arg(self.dir.path().join("rootfs"))
+            .args(command)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("rm")
+            .args(["--force", "--time", "0", &self.name])
+            .output();
+    }
+}
+
 #[test]
 fn podman_with_the_hooks_dir_and_annotation() {
     require_real_cgroups!();
-    let dir = tempfile::Builder::new()
-        .prefix("vproc-test-podman")
-        .tempdir()
-        .unwrap();
-    if !have("podman") || rootfs(dir.path()).is_none() {
-        common::skip("podman or busybox is not installed (apt-get install podman busybox-static)");
-        return;
-    }
-    let d = Daemon::start(&[]);
-    // The shipped hooks.d file, pointed at this build and this daemon.
-    let hooks = dir.path().join("hooks.d");
-    std::fs::create_dir(&hooks).unwrap();
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/oci-hooks.d/vproc.json"
-    ))
-    .unwrap();
-    let hook = shipped
-        .replace(
-            "/usr/local/bin/vproc-mount",
-            &helper().display().to_string(),
-        )
-        .replace("/var/lib/vproc", &d.mnt.display().to_string());
-    std::fs::write(hooks.join("vproc.json"), hook).unwrap();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let memcg = own
-        .lines()
-        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
-        .unwrap_or("/".into());
-    let name = format!("vproc-test-podman-{}", std::process::id());
-    // podman's cgroupfs manager takes one absolute parent for every hierarchy: under this
-    // test's memory cgroup, which lies under its own cgroup in the others (their root). The
-    // levels it creates on the way are removed afterwards.
-    let parent = format!("{}/{name}", memcg.trim_end_matches('/'));
-    let _litter = Litter::before(&parent);
-    let store = dir.path().join("storage");
-    let out = Command::new("podman")
-        .args(["--cgroup-manager", "cgroupfs", "--root"])
-        .arg(store.join("root"))
-        .arg("--runroot")
-        .arg(store.join("run"))
-        // runc: crun 1.8 refuses this hybrid host (see crun_runs_the_hook). The limits: this
-        // host's hard limits are below podman's defaults, which it may not raise.
-        .args([
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            "--hooks-dir",
-        ])
-        .arg(&hooks)
-        .args([
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args([
-            "--annotation",
-            "io.vproc.enable=true",
-            "--memory",
-            "256m",
-            "--cpuset-cpus",
-            "0",
-        ])
-        .args(["--cgroup-parent", &parent])
-        .arg("--rootfs")
-        .arg(dir.path().join("rootfs"))
-        .args(["sh", "-c", SCRIPT])
-        .output()
-        .unwrap();
+    let Some(p) = Podman::new("hook") else { return };
+    let out = p.run(
+        &["--rm", "--annotation", "io.vproc.enable=true"],
+        &["sh", "-c", SCRIPT],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -174,6 +218,69 @@ fn podman_with_the_hooks_dir_and_annotation() {
         String::from_utf8_lossy(&out.stderr)
     );
     common::check_script_output(&text);
+    let _ = &p.d;
+}
+
+/// `podman exec` makes processes whose parent is outside the container: they see the
+/// container's age and limits, and do not change what the container's own pid 1 sees. The
+/// whole mount is bound with `-v` and read by path, so every read finds its reader's
+/// container, and the exec'd readers are the container's first.
+#[test]
+fn podman_exec_sees_the_containers_age_and_leaves_pid_1_alone() {
+    require_real_cgroups!();
+    let Some(p) = Podman::new("exec") else { return };
+    let bind = format!("{}:/vproc", p.d.mnt.display());
+    // pid 1 reads its uptime once it is 3 s old, after the exec'd readers (at about 1.5 s).
+    let init = "sleep 3; cat /vproc/proc/uptime > /tmp/init-uptime; sleep 60";
+    let out = p.run(&["--detach", "-v", &bind], &["sh", "-c", init]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // A reader that stays: were its container judged by it, pid 1 would later see its age.
+    let out = p
+        .cmd("exec")
+        .args(["--detach", &p.name, "sh", "-c"])
+        .arg("read x < /vproc/proc/uptime; echo $x > /tmp/exec-uptime; exec sleep 60")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = p
+        .cmd("exec")
+        .args([&p.name, "sh", "-c"])
+        .arg("cat /vproc/proc/uptime; head -1 /vproc/proc/meminfo")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("MemTotal:         262144 kB"), "{text}");
+    let read = |file: &str| {
+        common::wait_for(file, || {
+            let o = p.cmd("exec").args([&p.name, "cat", file]).output().ok()?;
+            let t = String::from_utf8_lossy(&o.stdout).into_owned();
+            (o.status.success() && !t.is_empty()).then(|| common::first_number(&t))
+        })
+    };
+    let upper = started.elapsed().as_secs_f64() + 1.0;
+    for age in [common::first_number(&text), read("/tmp/exec-uptime")] {
+        assert!(
+            (1.0..=upper).contains(&age),
+            "an exec'd reader saw uptime {age}"
+        );
+    }
+    let age = read("/tmp/init-uptime");
+    assert!(age >= 2.9, "pid 1 saw uptime {age}");
 }
 
 /// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy;

@@ -644,6 +644,77 @@ fn named_containers_are_listed_and_exec_by_name() {
     assert!(!String::from_utf8_lossy(&vproc(&["ps"]).stdout).contains(&n));
 }
 
+/// Processes that enter a running container from outside (`vproc exec`, `nsenter`) see the
+/// container's age and limits, and the container's own command (pid 2, under vproc's pid 1),
+/// reading after them, still sees the container's age.
+#[test]
+fn entering_readers_see_the_containers_age_and_leave_pid_1_alone() {
+    require_real_cgroups!();
+    let n = name("enter");
+    let mut c = Running(
+        vproc_run_named(
+            &n,
+            &[
+                "--memory",
+                "192m",
+                "--",
+                "sh",
+                "-c",
+                "sleep 3; cat /proc/uptime; sleep 60",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let init: u32 = wait_for("the container's pid", || {
+        let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
+        ps.lines()
+            .find(|l| l.starts_with(&n))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    });
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let exec = vproc(&[
+        "exec",
+        &n,
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/uptime; head -1 /proc/meminfo",
+    ]);
+    let pid = init.to_string();
+    let nsenter = Command::new("nsenter")
+        .args(["-t", &pid, "-p", "-m", "-C", "--", "sh", "-c"])
+        .arg("cat /proc/uptime; head -1 /proc/meminfo")
+        .output()
+        .unwrap();
+    let upper = started.elapsed().as_secs_f64() + 1.0;
+    for (how, o) in [("vproc exec", exec), ("nsenter", nsenter)] {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{how}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let age = common::first_number(&text);
+        assert!((1.0..=upper).contains(&age), "{how} saw uptime {age}");
+        assert!(
+            text.contains("MemTotal:         196608 kB"),
+            "{how}: {text}"
+        );
+    }
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.0.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let age = common::first_number(&first);
+    assert!(age >= 2.9, "the container's command saw uptime {age}");
+    c.term();
+}
+
 /// `vproc run` killed outright at several points of its life: the container and its embedded
 /// view server die with it, nothing stays mounted, and what is left (its cgroups, its record)
 /// is removed by `vproc gc` (and by the next `vproc run`).

@@ -30,11 +30,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    cli::init_logging(
-        args.log_level
-            .as_deref()
-            .unwrap_or(args.default_log_level()),
-    );
+    let level = args
+        .log_level
+        .clone()
+        .unwrap_or_else(|| args.default_log_level().to_owned());
+    args.pass_log_level_on(&level);
+    cli::init_logging(&level);
     let failure = args.failure_code();
     match args.run() {
         Ok(code) => code,

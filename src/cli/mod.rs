@@ -5,6 +5,7 @@ mod ps;
 mod run;
 mod serve;
 mod show;
+mod status;
 mod upgrade;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,9 @@ pub struct Args {
 enum Command {
     /// Mount the views and serve them to every reader, in the foreground.
     Serve(serve::ServeArgs),
+    /// Show what a running `vproc serve` is doing: its workers, reads per view, the containers
+    /// it serves (or its metrics, or the same as JSON).
+    Status(status::StatusArgs),
     /// Upgrade a running `vproc serve` to the binary now on disk, without a gap.
     Upgrade(upgrade::UpgradeArgs),
     #[command(hide = true)]
@@ -54,6 +58,15 @@ impl Args {
         }
     }
 
+    /// `vproc serve` passes its log level to its workers and to the binary an upgrade execs
+    /// (through `RUST_LOG`, unless that is set already), so they log as it does. Call it
+    /// before any thread starts.
+    pub fn pass_log_level_on(&self, level: &str) {
+        if matches!(self.command, Command::Serve(_)) && std::env::var_os("RUST_LOG").is_none() {
+            std::env::set_var("RUST_LOG", level);
+        }
+    }
+
     /// The exit status for an error: `vproc run` and `vproc exec` use 125 for their own
     /// failures (as Docker does), so a command's own statuses stay distinguishable.
     pub fn failure_code(&self) -> u8 {
@@ -67,6 +80,7 @@ impl Args {
     pub fn run(self) -> Result<ExitCode, Box<dyn std::error::Error>> {
         match self.command {
             Command::Serve(a) => serve::run(a),
+            Command::Status(a) => status::run(a),
             Command::Upgrade(a) => upgrade::run(a),
             Command::ServeWorker(a) => serve::run_worker(a),
             Command::HandoverVersions => Ok(serve::handover_versions()),

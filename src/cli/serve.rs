@@ -75,6 +75,10 @@ pub struct ViewArgs {
     /// (0: read them for every read).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     cache_ms: u64,
+    /// Also serve Prometheus metrics (`/metrics`, `/healthz`) on this TCP address, e.g.
+    /// 127.0.0.1:9477; they are always on the unix socket /run/vproc/serve/<mountpoint>.sock.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl ViewArgs {
@@ -109,7 +113,13 @@ pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
         containers: fd_list(&a.containers_fds)?,
         ready: a.ready_fd,
     };
-    vproc::fs::worker::run_inherited(Arc::new(composer), &a.mountpoint, a.generation, fds)?;
+    vproc::fs::worker::run_inherited(
+        Arc::new(composer),
+        &a.mountpoint,
+        a.generation,
+        fds,
+        a.view.metrics_addr,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -162,12 +172,14 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             threads: h.threads,
             per_caller: h.per_caller,
             cache_ms: h.cache_ms,
+            metrics_addr: h.metrics_addr,
         },
         None => Options {
             mountpoint: a.mountpoint,
             threads: a.view.threads(),
             per_caller: a.view.per_caller,
             cache_ms: a.view.cache_ms,
+            metrics_addr: a.view.metrics_addr,
         },
     };
     // Fail here, before mounting, if the cgroup model cannot be read.

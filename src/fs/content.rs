@@ -7,6 +7,10 @@
 //! attributes expire (after the TTL) and the next getattr shows a new mtime, it drops the pages
 //! it cached. That keeps every reader within the TTL of fresh without any per-file timer, and it
 //! survives a worker restart (a new worker simply renders afresh).
+//!
+//! Renderings nobody asked for in [`IDLE`] are dropped when a shard has doubled since it was
+//! last pruned (the kernel's attributes expired long before, so the next reader renders anew):
+//! containers come and go, and their files' bytes must not stay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const SHARDS: usize = 16;
 /// Most renderings kept per shard; beyond it the shard is cleared (they render again).
 const MAX_PER_SHARD: usize = 4096;
+/// A rendering not renewed for this long is dropped at the next pruning.
+pub const IDLE: Duration = Duration::from_secs(60);
+/// The smallest shard that is pruned.
+const PRUNE_MIN: usize = 64;
 
 /// One rendering of a file.
 #[derive(Debug, Clone)]
@@ -25,13 +33,32 @@ pub struct Rendered {
     /// Its mtime (nanoseconds since the epoch), unique per rendering.
     pub mtime_ns: u64,
     at: Instant,
+    /// Renderings of this file so far (this one included).
+    renders: u64,
+}
+
+/// What [`ContentStore::summary`] tells of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSummary {
+    /// Its node id.
+    pub ino: u64,
+    /// How many times it was rendered.
+    pub renders: u64,
+    /// How long ago it was last rendered.
+    pub age: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    files: HashMap<u64, Rendered>,
+    prune_at: usize,
 }
 
 /// The renderings of one tree's files, by node id.
 #[derive(Debug)]
 pub struct ContentStore {
     ttl: Duration,
-    shards: Vec<Mutex<HashMap<u64, Rendered>>>,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl ContentStore {
@@ -43,7 +70,7 @@ impl ContentStore {
         }
     }
 
-    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Rendered>> {
+    fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, Shard> {
         self.shards[(ino as usize) % SHARDS]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -52,7 +79,7 @@ impl ContentStore {
     /// The rendering for an attribute request: the last one if it is younger than the TTL, else
     /// a new one from `render` (which runs without a lock held).
     pub fn fresh(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
-        if let Some(r) = self.shard(ino).get(&ino) {
+        if let Some(r) = self.shard(ino).files.get(&ino) {
             if r.at.elapsed() < self.ttl {
                 return r.clone();
             }
@@ -63,7 +90,7 @@ impl ContentStore {
     /// The rendering a read is served from: the newest one, which the kernel's size came from;
     /// a new one only if there is none (a file whose attributes a previous worker gave).
     pub fn current(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
-        if let Some(r) = self.shard(ino).get(&ino) {
+        if let Some(r) = self.shard(ino).files.get(&ino) {
             return r.clone();
         }
         self.render(ino, render)
@@ -72,17 +99,45 @@ impl ContentStore {
     fn render(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
         let mut bytes = Vec::with_capacity(4096);
         render(&mut bytes);
-        let r = Rendered {
+        let now = Instant::now();
+        let mut r = Rendered {
             bytes: Arc::new(bytes),
             mtime_ns: now_ns(),
-            at: Instant::now(),
+            at: now,
+            renders: 1,
         };
         let mut shard = self.shard(ino);
-        if shard.len() >= MAX_PER_SHARD {
-            shard.clear();
+        if let Some(old) = shard.files.get(&ino) {
+            r.renders = old.renders.saturating_add(1);
+        } else if shard.files.len() >= shard.prune_at.max(PRUNE_MIN) {
+            shard
+                .files
+                .retain(|_, f| now.saturating_duration_since(f.at) < IDLE);
+            if shard.files.len() >= MAX_PER_SHARD {
+                shard.files.clear();
+            }
+            shard.prune_at = shard.files.len() * 2;
         }
-        shard.insert(ino, r.clone());
+        shard.files.insert(ino, r.clone());
         r
+    }
+
+    /// Every file rendered within `within`.
+    pub fn summary(&self, within: Duration) -> Vec<FileSummary> {
+        let now = Instant::now();
+        let mut v = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            v.extend(shard.files.iter().filter_map(|(&ino, f)| {
+                let age = now.saturating_duration_since(f.at);
+                (age <= within).then_some(FileSummary {
+                    ino,
+                    renders: f.renders,
+                    age,
+                })
+            }));
+        }
+        v
     }
 }
 
@@ -125,5 +180,24 @@ mod tests {
         let zero = ContentStore::new(Duration::ZERO);
         zero.fresh(1, |b| b.push(1));
         assert_eq!(*zero.fresh(1, |b| b.push(2)).bytes, [2]);
+        let files = zero.summary(Duration::from_secs(1));
+        assert_eq!(files.len(), 1);
+        assert_eq!((files[0].ino, files[0].renders), (1, 2));
+    }
+
+    #[test]
+    fn idle_renderings_are_dropped_as_new_files_come() {
+        let s = ContentStore::new(Duration::ZERO);
+        let old = Instant::now() - IDLE - Duration::from_secs(1);
+        // Files of containers that went away long ago, all in shard 0.
+        for i in 0..PRUNE_MIN as u64 {
+            s.fresh(i * SHARDS as u64, |b| b.push(0));
+        }
+        for f in s.shard(0).files.values_mut() {
+            f.at = old;
+        }
+        s.fresh(PRUNE_MIN as u64 * SHARDS as u64, |b| b.push(1));
+        assert_eq!(s.shard(0).files.len(), 1, "the idle ones went");
+        assert_eq!(s.summary(Duration::from_secs(5)).len(), 1);
     }
 }

@@ -157,6 +157,11 @@ impl TreeOps {
         self
     }
 
+    /// This tree's files rendered within `within`.
+    pub fn content_summary(&self, within: Duration) -> Vec<super::content::FileSummary> {
+        self.content.summary(within)
+    }
+
     /// Handles currently open (for leak checks).
     pub fn open_handles(&self) -> usize {
         self.handles.open_count()
@@ -341,8 +346,10 @@ impl TreeOps {
     }
 
     fn render_slot(&self, slot: u64, view: ViewId, out: &mut Vec<u8>) {
+        let started = std::time::Instant::now();
         let c = self.container_of(slot);
         self.composer.compose(view, c.as_ref(), out);
+        self.stats.rendered(view, started.elapsed());
     }
 
     /// The rendering for the attributes of a per-container file.
@@ -567,9 +574,11 @@ impl TreeOps {
     }
 
     fn render_for_reader(&self, view: ViewId, pid: u32, out: &mut Vec<u8>) {
+        let started = std::time::Instant::now();
         if self.composer.compose_for_pid(view, pid, out) == Served::HostFallback {
             self.stats.host_fallbacks.fetch_add(1, Ordering::Relaxed);
         }
+        self.stats.rendered(view, started.elapsed());
     }
 
     fn read(&self, h: &InHeader, r: ReadArgs, chan: &File, reply: &mut Reply) -> io::Result<()> {
@@ -594,6 +603,7 @@ impl TreeOps {
             _ => return send(chan, reply.error(unique, libc::EISDIR)),
         };
         if let Some(view) = per_reader {
+            self.stats.read(view);
             // A page-cache fill of a node other containers share: nothing, never their bytes.
             if read_flags & READ_LOCKOWNER == 0 || fh == 0 {
                 return send(chan, reply.data_header(unique, 0));
@@ -613,6 +623,7 @@ impl TreeOps {
         let Node::ContainerView { slot, view } = node else {
             return send(chan, reply.error(unique, libc::EISDIR));
         };
+        self.stats.read(view);
         let r = self
             .content
             .current(ino, |out| self.render_slot(slot, view, out));

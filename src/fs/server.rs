@@ -5,6 +5,7 @@
 use super::channel::run_channel;
 use super::ops::{Notifier, TreeKind, TreeOps};
 use super::registry::Registry;
+use super::report::Sources;
 use super::Stats;
 use crate::compose::load::Sampler;
 use crate::compose::Composer;
@@ -30,6 +31,9 @@ pub struct Server {
     in_flight: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<()>>,
     views: Arc<TreeOps>,
+    containers: Arc<TreeOps>,
+    registry: Arc<Registry>,
+    composer: Arc<Composer>,
     stats: Arc<Stats>,
     _sampler: Sampler,
 }
@@ -65,8 +69,8 @@ impl Server {
         let views = Arc::new(views);
         let containers = Arc::new(TreeOps::new(
             TreeKind::Containers,
-            composer,
-            registry,
+            composer.clone(),
+            registry.clone(),
             stats.clone(),
         ));
         let stop = Arc::new(AtomicBool::new(false));
@@ -95,9 +99,25 @@ impl Server {
             in_flight,
             threads,
             views,
+            containers,
+            registry,
+            composer,
             stats,
             _sampler: sampler,
         })
+    }
+
+    /// What a status report of this server is made from.
+    pub fn report_sources(&self, mountpoint: &std::path::Path, generation: u64) -> Sources {
+        Sources {
+            stats: self.stats.clone(),
+            trees: vec![self.views.clone(), self.containers.clone()],
+            registry: self.registry.clone(),
+            composer: self.composer.clone(),
+            mountpoint: mountpoint.to_owned(),
+            generation,
+            worker_started: super::supervisor::status::unix_now(),
+        }
     }
 
     /// Counters of this server.

@@ -36,6 +36,7 @@ pub fn run_inherited(
     mountpoint: &Path,
     generation: u64,
     fds: InheritedFds,
+    metrics_addr: Option<std::net::SocketAddr>,
 ) -> Result<(), Error> {
     #[allow(unsafe_code)]
     let adopt = |fd: RawFd| {
@@ -58,16 +59,25 @@ pub fn run_inherited(
     #[allow(unsafe_code)]
     // SAFETY: the ready fd is a pipe's write end passed to this process alone.
     let ready = File::from(unsafe { super::sys::adopt_fd(fds.ready) });
-    run_worker(composer, mountpoint, generation, channels, ready)
+    run_worker(
+        composer,
+        mountpoint,
+        generation,
+        channels,
+        ready,
+        metrics_addr,
+    )
 }
 
-/// Serves `channels` until SIGTERM or SIGINT, then exits the process (status 0).
+/// Serves `channels` until SIGTERM or SIGINT, then exits the process (status 0). Its status
+/// and metrics are served on the mount's control socket, and on `metrics_addr` if given.
 pub fn run_worker(
     composer: Arc<Composer>,
     mountpoint: &Path,
     generation: u64,
     channels: Channels,
     mut ready: File,
+    metrics_addr: Option<std::net::SocketAddr>,
 ) -> Result<(), Error> {
     // If the supervisor dies, so does its worker (a successor supervisor adopts it via exec,
     // which is not a death).
@@ -90,6 +100,14 @@ pub fn run_worker(
         Some(status::load_path(mountpoint)),
     )
     .map_err(Error::sys("starting the channel threads"))?;
+    // A worker that cannot be watched still serves: the control socket is not the read path.
+    if let Err(e) = super::control::start(
+        server.report_sources(mountpoint, generation),
+        &status::control_path(mountpoint),
+        metrics_addr,
+    ) {
+        tracing::error!(error = %e, metrics_addr = ?metrics_addr, "the status and metrics endpoint could not start");
+    }
     ready
         .write_all(b"r")
         .map_err(Error::sys("telling the supervisor this worker is ready"))?;

@@ -68,6 +68,16 @@ pub fn parse_limit(s: &[u8]) -> Result<Option<u64>, ParseError> {
     parse_u64(t).map(Some)
 }
 
+/// The smallest value a v1 memory limit shows when it is unlimited: the kernel prints its page
+/// counter's maximum (`PAGE_COUNTER_MAX`) times the page size, `i64::MAX` rounded down to a page
+/// (9223372036854771712 with 4 KiB pages); 64 KiB pages round down further.
+pub const V1_MEMORY_UNLIMITED: u64 = (i64::MAX as u64) & !0xffff;
+
+/// Parses a v1 memory limit, where the page counter's maximum means "no limit" (`None`).
+pub fn parse_v1_memory_limit(s: &[u8]) -> Result<Option<u64>, ParseError> {
+    parse_u64(trim(s)).map(|n| (n < V1_MEMORY_UNLIMITED).then_some(n))
+}
+
 /// Parses a v1 signed setting where `-1` means "no limit" (`cpu.cfs_quota_us`).
 pub fn parse_v1_quota(s: &[u8]) -> Result<Option<u64>, ParseError> {
     let t = trim(s);
@@ -143,6 +153,10 @@ mod tests {
         assert_eq!(parse_v1_quota(b"-1\n"), Ok(None));
         assert_eq!(parse_v1_quota(b"50000\n"), Ok(Some(50000)));
         assert_eq!(parse_v1_quota(b"-5"), Err(ParseError::NotANumber));
+        // What an unlimited v1 memory cgroup shows with 4 KiB and with 64 KiB pages.
+        assert_eq!(parse_v1_memory_limit(b"9223372036854771712\n"), Ok(None));
+        assert_eq!(parse_v1_memory_limit(b"9223372036854710272\n"), Ok(None));
+        assert_eq!(parse_v1_memory_limit(b"268435456\n"), Ok(Some(268435456)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::cgroup::walk::min_over_ancestors;
 use crate::cgroup::{CgroupDir, MemorySnapshot, MemoryStat, Result, SwapSnapshot};
-use crate::kernel::parse::{parse_limit, parse_u64};
+use crate::kernel::parse::{parse_u64, parse_v1_memory_limit};
 use crate::kernel::read::{read_key_values, read_u64, write};
 
 const LIMIT: &str = "memory.limit_in_bytes";
@@ -16,7 +16,7 @@ const OOM_CONTROL: &str = "memory.oom_control";
 
 /// Reads the memory snapshot of a v1 cgroup.
 pub fn read(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<MemorySnapshot> {
-    let limit = min_over_ancestors(d, LIMIT, buf, parse_limit)?;
+    let limit = min_over_ancestors(d, LIMIT, buf, parse_v1_memory_limit)?;
     let usage = read_u64(&d.file(USAGE), buf)?;
     let swap = read_swap(d, limit, usage, buf)?;
     let mut stat = MemoryStat::default();
@@ -37,7 +37,7 @@ fn read_swap(
     mem_usage: u64,
     buf: &mut Vec<u8>,
 ) -> Result<Option<SwapSnapshot>> {
-    let memsw_limit = match min_over_ancestors(d, MEMSW_LIMIT, buf, parse_limit) {
+    let memsw_limit = match min_over_ancestors(d, MEMSW_LIMIT, buf, parse_v1_memory_limit) {
         Ok(v) => v,
         Err(e) if e.is_missing() => return Ok(None),
         Err(e) => return Err(e),

@@ -47,6 +47,8 @@ pub struct Handover {
     pub cache_ms: u64,
     /// Judge readers by their own cgroup.
     pub per_caller: bool,
+    /// Where `/metrics` is served over TCP (a key older writers did not send).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Why a message could not be read.
@@ -94,6 +96,9 @@ impl Handover {
         let _ = writeln!(s, "threads={}", self.threads);
         let _ = writeln!(s, "cache_ms={}", self.cache_ms);
         let _ = writeln!(s, "per_caller={}", self.per_caller);
+        if let Some(a) = self.metrics_addr {
+            let _ = writeln!(s, "metrics_addr={a}");
+        }
         s
     }
 
@@ -136,6 +141,10 @@ impl Handover {
             threads: usize::try_from(num("threads")?).map_err(|_| Error::Field("threads"))?,
             cache_ms: num("cache_ms")?,
             per_caller: get("per_caller")? == "true",
+            metrics_addr: match map.get("metrics_addr") {
+                Some(v) => Some(v.parse().map_err(|_| Error::Field("metrics_addr"))?),
+                None => None,
+            },
         })
     }
 
@@ -191,6 +200,7 @@ impl Handover {
             threads,
             cache_ms,
             per_caller,
+            metrics_addr: None,
         }
     }
 }
@@ -278,6 +288,7 @@ mod tests {
             threads: 2,
             cache_ms: 100,
             per_caller: true,
+            metrics_addr: Some("127.0.0.1:9477".parse().unwrap()),
         }
     }
 
@@ -288,6 +299,9 @@ mod tests {
         let mut extra = h.encode();
         extra.push_str("future_key=1\n");
         assert_eq!(Handover::decode(&extra), Ok(h.clone()));
+        // A predecessor that did not know the metrics address.
+        let older = h.encode().replace("metrics_addr=127.0.0.1:9477\n", "");
+        assert_eq!(Handover::decode(&older).map(|o| o.metrics_addr), Ok(None));
         assert_eq!(
             Handover::decode("vproc-handover 2\nmountpoint=/x\n"),
             Err(Error::Version(2))

@@ -57,6 +57,8 @@ pub struct Options {
     pub per_caller: bool,
     /// Cache lifetime in milliseconds.
     pub cache_ms: u64,
+    /// A TCP address to serve `/metrics` on, besides the control socket.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -70,6 +72,10 @@ impl Options {
         ];
         if self.per_caller {
             a.push("--per-caller".to_owned());
+        }
+        if let Some(addr) = self.metrics_addr {
+            a.push("--metrics-addr".to_owned());
+            a.push(addr.to_string());
         }
         a
     }
@@ -101,6 +107,12 @@ struct Supervisor {
     generation: u64,
     /// systemd holds the connections: stopping must not unmount.
     fd_store: bool,
+    /// When the daemon started (seconds since the epoch), kept across upgrades.
+    started: u64,
+    /// Workers restarted after one died.
+    crashes: u64,
+    /// Upgrades this daemon went through.
+    upgrades: u64,
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT. `handover` is what a predecessor passed.
@@ -238,6 +250,9 @@ impl Supervisor {
             worker: Pid::from_raw(0),
             generation: 0,
             fd_store,
+            started: status::unix_now(),
+            crashes: 0,
+            upgrades: 0,
         };
         sv.worker = sv.spawn_worker(1)?;
         sv.generation = 1;
@@ -274,6 +289,8 @@ impl Supervisor {
             .iter()
             .map(|&fd| adopt(fd))
             .collect::<Result<Vec<_>, _>>()?;
+        // The predecessor's record (it exec'd into this process) carries the daemon's history.
+        let before = Status::read(&opts.mountpoint);
         let mut sv = Supervisor {
             opts,
             state: State::Starting,
@@ -284,6 +301,12 @@ impl Supervisor {
             worker: Pid::from_raw(h.worker),
             generation: h.generation,
             fd_store: systemd::managed(),
+            started: before
+                .map(|b| b.started)
+                .filter(|&s| s > 0)
+                .unwrap_or_else(status::unix_now),
+            crashes: before.map_or(0, |b| b.crashes),
+            upgrades: before.map_or(0, |b| b.upgrades) + 1,
         };
         for c in sv.views_channels.iter().chain(&sv.containers_channels) {
             let _ = handover::inheritable(c);
@@ -418,6 +441,7 @@ impl Supervisor {
                 Ok(pid) => {
                     self.worker = pid;
                     self.generation += 1;
+                    self.crashes += 1;
                     self.write_status();
                     return;
                 }
@@ -468,6 +492,7 @@ impl Supervisor {
             threads: self.opts.threads,
             cache_ms: self.opts.cache_ms,
             per_caller: self.opts.per_caller,
+            metrics_addr: self.opts.metrics_addr,
         };
         let memfd = match h.to_memfd().and_then(|f| {
             handover::inheritable(&f).map_err(|e| handover::Error::Io(e.to_string()))?;
@@ -520,6 +545,9 @@ impl Supervisor {
             supervisor: std::process::id() as i32,
             worker: self.worker.as_raw(),
             generation: self.generation,
+            started: self.started,
+            crashes: self.crashes,
+            upgrades: self.upgrades,
         }
         .write(&self.opts.mountpoint);
     }

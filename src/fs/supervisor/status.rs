@@ -25,6 +25,11 @@ pub fn load_path(mountpoint: &Path) -> PathBuf {
     status_path(mountpoint).with_extension("load")
 }
 
+/// Where the worker answers `GET /status` and `GET /metrics` (a unix socket).
+pub fn control_path(mountpoint: &Path) -> PathBuf {
+    status_path(mountpoint).with_extension("sock")
+}
+
 /// Where the container slots are recorded for the next worker.
 pub fn slots_path(mountpoint: &Path) -> PathBuf {
     status_path(mountpoint).with_extension("slots")
@@ -33,6 +38,7 @@ pub fn slots_path(mountpoint: &Path) -> PathBuf {
 /// Removes the status, load and slots files of `mountpoint`.
 pub fn remove_all(mountpoint: &Path) {
     for p in [
+        control_path(mountpoint),
         load_path(mountpoint),
         slots_path(mountpoint),
         status_path(mountpoint),
@@ -50,6 +56,20 @@ pub struct Status {
     pub worker: i32,
     /// How many workers have been started (1 for the first).
     pub generation: u64,
+    /// When the daemon first started, in seconds since the epoch (kept across upgrades and
+    /// fd-store restarts).
+    pub started: u64,
+    /// Workers restarted because one died.
+    pub crashes: u64,
+    /// Upgrades (and fd-store restarts) the connections survived.
+    pub upgrades: u64,
+}
+
+/// Now, in seconds since the epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Status {
@@ -61,10 +81,15 @@ impl Status {
                 .find_map(|l| l.strip_prefix(k))
                 .and_then(|v| v.trim().parse::<i64>().ok())
         };
+        // Files from before these were recorded lack them.
+        let counter = |k: &str| field(k).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
         Some(Status {
             supervisor: i32::try_from(field("supervisor ")?).ok()?,
             worker: i32::try_from(field("worker ")?).ok()?,
             generation: u64::try_from(field("generation ")?).ok()?,
+            started: counter("started "),
+            crashes: counter("crashes "),
+            upgrades: counter("upgrades "),
         })
     }
 
@@ -72,8 +97,13 @@ impl Status {
     pub fn write(&self, mountpoint: &Path) {
         let path = status_path(mountpoint);
         let text = format!(
-            "supervisor {}\nworker {}\ngeneration {}\n",
-            self.supervisor, self.worker, self.generation
+            "supervisor {}\nworker {}\ngeneration {}\nstarted {}\ncrashes {}\nupgrades {}\n",
+            self.supervisor,
+            self.worker,
+            self.generation,
+            self.started,
+            self.crashes,
+            self.upgrades
         );
         let tmp = path.with_extension("tmp");
         let ok = path

@@ -1,6 +1,6 @@
 //! Zero-downtime restarts: 16 readers in 4 cgroups read every view in a loop while the daemon
-//! is upgraded 20 times, has its worker SIGKILLed 20 times, and is restarted through an
-//! emulated systemd fd store. No read may fail, see ENOTCONN, show a wrong value or wait 1 s.
+//! is upgraded 20 times, has its worker SIGKILLed 20 times, and is restarted, crashed and
+//! reloaded through the shipped systemd unit (run by an emulated systemd). No read may fail, see ENOTCONN, show a wrong value or wait 1 s.
 //! Also: `vproc-mount remount --all` repairs containers whose daemon died outright.
 
 mod common;
@@ -231,137 +231,103 @@ fn upgrades_and_worker_crashes_are_invisible() {
     assert_eq!(children, [last.worker as u32]);
 }
 
-/// An emulated service manager: a NOTIFY_SOCKET that keeps the fds sent with FDSTORE=1.
-struct FdStore {
-    sock: std::os::unix::net::UnixDatagram,
-    path: PathBuf,
-    _dir: tempfile::TempDir,
+/// The shipped systemd unit, run by `tests/tools/systemd_emulator.py` (its own Exec lines, its
+/// fd store limit, KillMode and stop timeout), driven one action at a time.
+struct Unit {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
 }
 
-impl FdStore {
-    fn new() -> FdStore {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify");
-        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
+impl Unit {
+    fn start(mnt: &Path) -> Unit {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let helper = common::vproc_mount_bin();
+        let mut child = Command::new("python3")
+            .arg(root.join("tests/tools/systemd_emulator.py"))
+            .arg(root.join("deploy/systemd/vproc.service"))
+            .arg("--replace")
+            .arg(format!("/usr/local/bin/vproc-mount={}", helper.display()))
+            .arg("--replace")
+            .arg(format!("/usr/local/bin/vproc={}", vproc_bin().display()))
+            .arg("--replace")
+            .arg(format!("/var/lib/vproc={}", mnt.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
             .unwrap();
-        FdStore {
-            sock,
-            path,
-            _dir: dir,
-        }
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Unit { child, out }
     }
 
-    /// Waits for messages until one carries an fd; returns it with its FDNAME.
-    fn receive_fd(&self) -> (String, std::os::fd::OwnedFd) {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        use std::os::fd::{AsRawFd, FromRawFd};
-        loop {
-            let mut buf = [0u8; 256];
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-            let msg = recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .unwrap();
-            let mut fd = None;
-            for c in msg.cmsgs().unwrap() {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    // SAFETY: the kernel just installed these fds in this process for it.
-                    fd = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
-                }
-            }
-            let n = msg.bytes;
-            if let Some(fd) = fd {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let name = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("FDNAME="))
-                    .unwrap_or("")
-                    .to_owned();
-                return (name, fd);
-            }
-        }
+    /// Runs `action` (start, restart, crash, reload, stop, status); its answer.
+    fn act(&mut self, action: &str) -> String {
+        use std::io::{BufRead, Write};
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{action}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("ok "), "{action}: {line}");
+        line
     }
 }
 
+impl Drop for Unit {
+    fn drop(&mut self) {
+        // Closing stdin stops the service and flushes the store.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// `systemctl restart`, a crash of the whole service and `systemctl reload`, run from the
+/// shipped unit's own command lines while readers read: no read fails or sees a wrong value,
+/// and nothing the unit runs waits on the mount. A final stop flushes the store; the next
+/// start clears the dead mount and serves again.
 #[test]
-fn restart_through_the_fd_store_keeps_the_mount() {
+fn the_shipped_unit_restarts_crashes_and_reloads_without_a_failed_read() {
     require_real_cgroups!();
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    let store = FdStore::new();
     let dir = tempfile::Builder::new()
         .prefix("vproc-test-")
         .tempdir()
         .unwrap();
     let mnt = dir.path().join("mnt");
-    // Declared before the daemons: dropped after them, on every path.
+    // Declared before the service: dropped after it, on every path.
     let _guard = common::MountGuard(mnt.clone());
-    let first = Command::new(vproc_bin())
-        .arg("serve")
-        .arg(&mnt)
-        .env("NOTIFY_SOCKET", &store.path)
-        .spawn()
-        .unwrap();
-    let mut current = Proc(first);
-    // The service manager keeps both trees' connections, in the order they were stored.
-    let stored = [store.receive_fd(), store.receive_fd()];
-    let names: Vec<&str> = stored.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["vproc-views", "vproc-containers"]);
-    wait_for("the mount", || {
-        mnt.join("proc/meminfo").exists().then_some(())
-    });
-    let readers = Readers::start(&mnt);
-    // Five times `systemctl restart`: SIGTERM; the manager keeps the connections; a new
-    // instance gets them back as fds 3 and 4 (LISTEN_FDS=2, LISTEN_PID=its pid,
-    // LISTEN_FDNAMES). (A request the old worker took as it stopped was once aborted here,
-    // about one restart in six.)
-    let fds = [stored[0].1.as_raw_fd(), stored[1].1.as_raw_fd()];
-    for _ in 0..5 {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(current.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        assert!(current.0.wait().unwrap().success());
-        assert!(is_mounted(&mnt), "the mount must survive the stop");
-        let script = format!(
-            "LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=vproc-views:vproc-containers exec {} serve {}",
-            vproc_bin().display(),
-            mnt.display()
+    let mut unit = Unit::start(&mnt);
+    unit.act("start");
+    // Both trees' connections and channels are stored, none refused by FileDescriptorStoreMax.
+    let stored = |unit: &mut Unit| {
+        let views = vproc::fs::Config::default_threads();
+        let ctrs = vproc::fs::Config::container_threads(views);
+        let want = format!(
+            "ok status stored=vproc-views:1 vproc-containers:1 vproc-views-channel:{views} vproc-containers-channel:{ctrs} refused=-"
         );
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(script).env("NOTIFY_SOCKET", &store.path);
-        // SAFETY: between fork and exec only dup2 runs, which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                for (i, fd) in fds.iter().enumerate() {
-                    if libc::dup2(*fd, 3 + i as i32) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        current = Proc(cmd.spawn().unwrap());
-        // The new instance stores the connections again (second copies, dropped here).
-        drop(store.receive_fd());
-        drop(store.receive_fd());
-        readers.wait_progress("after an fd-store restart");
+        assert_eq!(unit.act("status").trim(), want);
+    };
+    stored(&mut unit);
+    let readers = Readers::start(&mnt);
+    for action in [
+        "restart", "crash", "reload", "restart", "crash", "reload", "restart",
+    ] {
+        unit.act(action);
+        assert!(is_mounted(&mnt), "the mount must survive {action}");
+        readers.wait_progress(&format!("after {action}"));
     }
-    readers.finish("fd-store restarts");
+    readers.finish("the unit's restarts");
+    // Each instance stored its own channels in place of the last one's.
+    stored(&mut unit);
     assert_eq!(fuse_mounts_at(&mnt), 1);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(current.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let _ = current.0.wait();
-    drop(stored);
+    // The history carries over every instance: 2 crashes, 2 reloads (upgrades), 3 restarts.
+    let st = status(&mnt);
+    assert_eq!((st.crashes, st.upgrades, st.restarts), (2, 2, 3), "{st:?}");
+    // `systemctl stop`: the store is flushed, the connections end; the next start replaces the
+    // dead mount.
+    unit.act("stop");
+    unit.act("start");
+    let m = std::fs::read_to_string(mnt.join("proc/meminfo")).unwrap();
+    assert!(m.starts_with("MemTotal:"), "{m}");
+    assert_eq!(fuse_mounts_at(&mnt), 1);
 }
 
 #[test]

@@ -44,12 +44,13 @@ pub fn run(a: StatusArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         d.version, d.mountpoint, d.supervisor_pid, d.worker_pid
     );
     println!(
-        "up {}, worker generation {} up {}, {} crash(es), {} upgrade(s)",
+        "up {}, worker generation {} up {}, {} crash(es), {} upgrade(s), {} restart(s)",
         duration(since(d.started)),
         d.generation,
         duration(since(d.worker_started)),
         d.crashes,
-        d.upgrades
+        d.upgrades,
+        d.restarts
     );
     let c = &r.counters;
     let unresolved: Vec<String> = c

@@ -66,6 +66,8 @@ pub struct Daemon {
     pub crashes: u64,
     /// Upgrades the daemon went through without unmounting.
     pub upgrades: u64,
+    /// Service restarts it went through, its connections kept in systemd's fd store.
+    pub restarts: u64,
 }
 
 /// Counters of this worker (since it started).
@@ -145,6 +147,7 @@ impl Sources {
             worker_started: self.worker_started,
             crashes: st.map_or(0, |s| s.crashes),
             upgrades: st.map_or(0, |s| s.upgrades),
+            restarts: st.map_or(0, |s| s.restarts),
         }
     }
 
@@ -346,11 +349,15 @@ impl prometheus_client::collector::Collector for Collector {
 
         let mut restarts = enc.encode_descriptor(
             "worker_restarts",
-            "Workers replaced, by reason (crash: one died; upgrade: a new binary took over)",
+            "Workers replaced, by reason (crash: one died; upgrade: a new binary took over; restart: the service restarted, its connections kept by systemd)",
             None,
             Counter,
         )?;
-        for (reason, n) in [("crash", daemon.crashes), ("upgrade", daemon.upgrades)] {
+        for (reason, n) in [
+            ("crash", daemon.crashes),
+            ("upgrade", daemon.upgrades),
+            ("restart", daemon.restarts),
+        ] {
             ConstCounter::new(n).encode(restarts.encode_family(&[("reason", reason)])?)?;
         }
 

@@ -2,7 +2,7 @@
 //! `/dev/fuse` fd, and the load sampler. Used by the worker process of `vproc serve` and by the
 //! in-process [`Service`](super::Service).
 
-use super::channel::run_channel;
+use super::channel::{run_channel, End};
 use super::ops::{Notifier, TreeKind, TreeOps};
 use super::registry::Registry;
 use super::report::Sources;
@@ -49,11 +49,16 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Starts a thread per channel. `registry` names the containers' nodes; `load_state` is
     /// where load averages are saved for a successor.
+    ///
+    /// With `exit_on_failure` (a worker process), a channel that fails ends the process, so
+    /// that its supervisor starts a new worker and has the kernel resend what this one held;
+    /// otherwise the failure is only logged.
     pub fn start(
         composer: Arc<Composer>,
         registry: Arc<Registry>,
         channels: Channels,
         load_state: Option<PathBuf>,
+        exit_on_failure: bool,
     ) -> std::io::Result<Server> {
         let stats = Arc::new(Stats::default());
         let sampler = Sampler::spawn(composer.clone(), load_state)?;
@@ -91,7 +96,14 @@ impl Server {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("vproc:{tree}-{i}"))
-                    .spawn(move || run_channel(&ops, &chan, &stop, &in_flight))?,
+                    .spawn(move || {
+                        if run_channel(&ops, &chan, &stop, &in_flight) == End::Failed
+                            && exit_on_failure
+                        {
+                            tracing::error!("a channel failed: this worker exits for a new one");
+                            std::process::exit(70);
+                        }
+                    })?,
             );
         }
         Ok(Server {

@@ -112,7 +112,7 @@ impl Service {
         let conns = Connections::mount(&mountpoint)?;
         let channels = conns.channels(cfg.threads, Config::container_threads(cfg.threads))?;
         let registry = Arc::new(Registry::new(None, 1));
-        let server = Server::start(composer, registry, channels, None)
+        let server = Server::start(composer, registry, channels, None, false)
             .map_err(Error::sys("starting the channel threads"))?;
         let svc = Service { server, mountpoint };
         if let Err(e) = conns.attach_containers(&svc.mountpoint) {

@@ -38,7 +38,15 @@ pub fn clone_channel(conn: &File) -> io::Result<File> {
 pub unsafe fn adopt_fuse_fd(fd: RawFd) -> io::Result<File> {
     // SAFETY: per the contract, `fd` is open and owned by no one else.
     let f = unsafe { File::from_raw_fd(fd) };
-    let meta = f.metadata()?;
+    let meta = match f.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            // Not open after all (a manager that passed fewer fds than it said): nothing to
+            // close.
+            std::mem::forget(f);
+            return Err(e);
+        }
+    };
     let is_fuse = meta.file_type().is_char_device() && {
         use std::os::unix::fs::MetadataExt;
         let rdev = meta.rdev();

@@ -98,6 +98,7 @@ pub fn run_worker(
         registry,
         channels,
         Some(status::load_path(mountpoint)),
+        true,
     )
     .map_err(Error::sys("starting the channel threads"))?;
     // A worker that cannot be watched still serves: the control socket is not the read path.

@@ -113,6 +113,8 @@ struct Supervisor {
     crashes: u64,
     /// Upgrades this daemon went through.
     upgrades: u64,
+    /// Service restarts through systemd's fd store.
+    restarts: u64,
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT. `handover` is what a predecessor passed.
@@ -214,10 +216,14 @@ impl Supervisor {
     fn mount(opts: Options) -> Result<Self, Error> {
         let threads = opts.threads;
         let ctr_threads = Config::container_threads(threads);
+        let mut old_channels = Vec::new();
         let (views_conn, containers, fd_store, fresh) = match systemd::listen_fds() {
-            Some((views, containers)) => {
+            Some(stored) => {
                 tracing::info!(mountpoint = %opts.mountpoint.display(), "took the FUSE connections back from systemd's fd store");
-                (views, containers.map(|c| (c, None)), true, false)
+                old_channels.extend(stored.views_channels);
+                old_channels.extend(stored.containers_channels);
+                let containers = stored.containers.map(|c| (c, None));
+                (stored.views, containers, true, false)
             }
             None => {
                 let mountpoint = mount::prepare(&opts.mountpoint)?;
@@ -253,18 +259,40 @@ impl Supervisor {
             started: status::unix_now(),
             crashes: 0,
             upgrades: 0,
+            restarts: 0,
         };
+        if !fresh {
+            // The previous instance's history: a clean stop left pid 0, a crash its own pid.
+            if let Some(h) = Status::history(&sv.opts.mountpoint) {
+                sv.started = if h.started > 0 { h.started } else { sv.started };
+                sv.upgrades = h.upgrades;
+                sv.restarts = h.restarts + u64::from(h.supervisor == 0);
+                sv.crashes = h.crashes + u64::from(h.supervisor != 0);
+            }
+        }
+        if !old_channels.is_empty() {
+            // Requests the previous instance's worker had taken when the service died are
+            // still on its channels: queue them again for the new worker, then let the old
+            // channels go (closing them aborts whatever a resend could not move).
+            if !sv.resend() {
+                tracing::warn!("FUSE_NOTIFY_RESEND failed (kernel older than 6.9?): requests the previous instance held end with ECONNABORTED");
+            }
+            drop(old_channels);
+        }
+        // Stored before a worker reads from them: a crash from now on loses no request.
+        if sv.fd_store {
+            sv.store_fds();
+        }
         sv.worker = sv.spawn_worker(1)?;
         sv.generation = 1;
         // The containers tree sits inside the views tree: attached once a worker answers.
         if let Some(m) = pending_mount {
-            let target = sv.opts.mountpoint.join(super::tree::BY_PID_NAME);
-            if let Err(e) = mount::attach(&m, &target) {
-                tracing::warn!(error = %e, "mounting the containers tree (by-pid); serving without it");
-            }
+            sv.attach_containers_tree(m);
         }
         if fresh || sv.fd_store {
-            sv.notify_systemd();
+            if let Err(e) = systemd::ready() {
+                tracing::warn!(error = %e, "notifying systemd");
+            }
         }
         sv.set(State::Running);
         tracing::info!(
@@ -307,6 +335,7 @@ impl Supervisor {
                 .unwrap_or_else(status::unix_now),
             crashes: before.map_or(0, |b| b.crashes),
             upgrades: before.map_or(0, |b| b.upgrades) + 1,
+            restarts: before.map_or(0, |b| b.restarts),
         };
         for c in sv.views_channels.iter().chain(&sv.containers_channels) {
             let _ = handover::inheritable(c);
@@ -340,12 +369,34 @@ impl Supervisor {
                 self.containers_conn = Some(t.conn);
                 self.containers_channels = ch;
                 self.replace_worker("containers tree added");
-                let target = self.opts.mountpoint.join(super::tree::BY_PID_NAME);
-                if let Err(e) = mount::attach(&t.mount, &target) {
-                    tracing::warn!(error = %e, "mounting the containers tree (by-pid)");
-                }
+                self.attach_containers_tree(t.mount);
             }
             Err(e) => tracing::warn!(error = %e, "no containers tree (by-pid)"),
+        }
+    }
+
+    /// Mounts the containers tree at `by-pid` inside the views tree. The path walk to it asks
+    /// the worker (FUSE lookups), so it runs on its own thread: were the worker to fail
+    /// meanwhile, this process must still reap it and start another, which then answers.
+    /// Waits up to 10 s, so that a start is reported ready with `by-pid` in place.
+    fn attach_containers_tree(&self, tree: std::os::fd::OwnedFd) {
+        let target = self.opts.mountpoint.join(super::tree::BY_PID_NAME);
+        let (done, wait) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("vproc:attach".into())
+            .spawn(move || {
+                let r = mount::attach(&tree, &target);
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "mounting the containers tree (by-pid); serving without it");
+                }
+                let _ = done.send(r.is_ok());
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "mounting the containers tree (by-pid): no thread");
+            return;
+        }
+        if wait.recv_timeout(Duration::from_secs(10)).is_err() {
+            tracing::warn!("mounting the containers tree (by-pid) waits on the worker; it completes in the background");
         }
     }
 
@@ -431,6 +482,10 @@ impl Supervisor {
                     tracing::error!(error = %e, "cloning fresh channels; keeping the old ones")
                 }
             }
+        }
+        // The store's copies of the old channels would keep their requests waiting.
+        if self.fd_store {
+            self.store_fds();
         }
     }
 
@@ -529,8 +584,9 @@ impl Supervisor {
         workers::stop(self.worker);
         if self.fd_store {
             // systemd holds the connections for the next instance: leave the mounts in place,
-            // and the container slots and load averages for it to continue with.
-            let _ = std::fs::remove_file(status_path(&self.opts.mountpoint));
+            // and the container slots, load averages and history for it to continue with.
+            self.worker = Pid::from_raw(0);
+            self.write_status_as(0);
             // A request the worker took just before it exited sits on a channel this process is
             // about to close, which would abort it: queue it again for the successor.
             self.resend();
@@ -541,25 +597,39 @@ impl Supervisor {
     }
 
     fn write_status(&self) {
+        self.write_status_as(std::process::id() as i32);
+    }
+
+    fn write_status_as(&self, supervisor: i32) {
         Status {
-            supervisor: std::process::id() as i32,
+            supervisor,
             worker: self.worker.as_raw(),
             generation: self.generation,
             started: self.started,
             crashes: self.crashes,
             upgrades: self.upgrades,
+            restarts: self.restarts,
         }
         .write(&self.opts.mountpoint);
     }
 
-    /// Gives the connections to systemd's fd store and reports readiness.
-    fn notify_systemd(&self) {
-        let mut r = systemd::store(&self.views_conn, systemd::VIEWS_NAME);
+    /// Gives the connections and the current channels to systemd's fd store (the channels
+    /// stored before are removed first: they are closed or about to be).
+    fn store_fds(&self) {
+        let mut r = systemd::remove(systemd::VIEWS_CHANNEL_NAME)
+            .and(systemd::remove(systemd::CONTAINERS_CHANNEL_NAME))
+            .and(systemd::store(&self.views_conn, systemd::VIEWS_NAME));
         if let Some(c) = &self.containers_conn {
             r = r.and(systemd::store(c, systemd::CONTAINERS_NAME));
         }
-        if let Err(e) = r.and(systemd::ready()) {
-            tracing::warn!(error = %e, "notifying systemd");
+        for c in &self.views_channels {
+            r = r.and(systemd::store(c, systemd::VIEWS_CHANNEL_NAME));
+        }
+        for c in &self.containers_channels {
+            r = r.and(systemd::store(c, systemd::CONTAINERS_CHANNEL_NAME));
+        }
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "storing the connections in systemd's fd store");
         }
     }
 }

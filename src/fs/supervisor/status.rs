@@ -47,10 +47,11 @@ pub fn remove_all(mountpoint: &Path) {
     }
 }
 
-/// The recorded state of a running supervisor.
+/// The recorded state of a running supervisor. A supervisor that stops while systemd's fd
+/// store keeps the connections leaves its history behind with pid 0, for the next instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
-    /// The supervisor's pid.
+    /// The supervisor's pid (0: stopped, connections in the fd store).
     pub supervisor: i32,
     /// The current worker's pid.
     pub worker: i32,
@@ -59,10 +60,12 @@ pub struct Status {
     /// When the daemon first started, in seconds since the epoch (kept across upgrades and
     /// fd-store restarts).
     pub started: u64,
-    /// Workers restarted because one died.
+    /// Workers (or whole services) restarted because one died.
     pub crashes: u64,
-    /// Upgrades (and fd-store restarts) the connections survived.
+    /// Upgrades the connections survived.
     pub upgrades: u64,
+    /// Service restarts the connections survived in systemd's fd store.
+    pub restarts: u64,
 }
 
 /// Now, in seconds since the epoch.
@@ -73,8 +76,13 @@ pub fn unix_now() -> u64 {
 }
 
 impl Status {
-    /// Reads the status file of the daemon serving `mountpoint`.
+    /// Reads the status file of the daemon serving `mountpoint`, if one runs.
     pub fn read(mountpoint: &Path) -> Option<Status> {
+        Self::history(mountpoint).filter(|s| s.supervisor > 0)
+    }
+
+    /// Reads the status file, also when it is a stopped daemon's history.
+    pub fn history(mountpoint: &Path) -> Option<Status> {
         let text = std::fs::read_to_string(status_path(mountpoint)).ok()?;
         let field = |k: &str| {
             text.lines()
@@ -90,6 +98,7 @@ impl Status {
             started: counter("started "),
             crashes: counter("crashes "),
             upgrades: counter("upgrades "),
+            restarts: counter("restarts "),
         })
     }
 
@@ -97,13 +106,14 @@ impl Status {
     pub fn write(&self, mountpoint: &Path) {
         let path = status_path(mountpoint);
         let text = format!(
-            "supervisor {}\nworker {}\ngeneration {}\nstarted {}\ncrashes {}\nupgrades {}\n",
+            "supervisor {}\nworker {}\ngeneration {}\nstarted {}\ncrashes {}\nupgrades {}\nrestarts {}\n",
             self.supervisor,
             self.worker,
             self.generation,
             self.started,
             self.crashes,
-            self.upgrades
+            self.upgrades,
+            self.restarts
         );
         let tmp = path.with_extension("tmp");
         let ok = path

@@ -2,7 +2,10 @@
 //! would bring a dependency tree for two functions): `sd_notify` (a datagram to
 //! `$NOTIFY_SOCKET`, optionally with fds) and `LISTEN_FDS` (fds from 3 on, named in
 //! `LISTEN_FDNAMES`). The supervisor gives both FUSE connections to the fd store, so `systemctl
-//! restart` and a crash of the whole service keep the mounts alive.
+//! restart` and a crash of the whole service keep the mounts alive, and their channels too: a
+//! request a worker had taken when the whole service died stays on its channel (a channel
+//! whose last fd closes ends its requests with ECONNABORTED), and the next instance asks the
+//! kernel to resend it.
 
 use crate::fs::sys::adopt_fuse_fd;
 use std::fs::File;
@@ -12,15 +15,31 @@ use std::os::fd::{AsRawFd, RawFd};
 pub const VIEWS_NAME: &str = "vproc-views";
 /// The name the containers tree's connection is stored under.
 pub const CONTAINERS_NAME: &str = "vproc-containers";
+/// The name the views tree's channels are stored under.
+pub const VIEWS_CHANNEL_NAME: &str = "vproc-views-channel";
+/// The name the containers tree's channels are stored under.
+pub const CONTAINERS_CHANNEL_NAME: &str = "vproc-containers-channel";
+
+/// What a restarted service got back from the store.
+#[derive(Debug)]
+pub struct Stored {
+    /// The views tree's connection.
+    pub views: File,
+    /// The containers tree's connection, if it was stored.
+    pub containers: Option<File>,
+    /// The views tree's channels, as an earlier instance stored them.
+    pub views_channels: Vec<File>,
+    /// The containers tree's channels.
+    pub containers_channels: Vec<File>,
+}
 
 /// Whether a service manager is listening (`NOTIFY_SOCKET` is set).
 pub fn managed() -> bool {
     std::env::var_os("NOTIFY_SOCKET").is_some()
 }
 
-/// The connections a restarted service got back (`LISTEN_FDS` naming this process): the views
-/// tree's, and the containers tree's if it was stored.
-pub fn listen_fds() -> Option<(File, Option<File>)> {
+/// The fds a restarted service got back (`LISTEN_FDS` naming this process), by name.
+pub fn listen_fds() -> Option<Stored> {
     let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
     let n: i32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
     if pid != std::process::id() || n < 1 {
@@ -31,6 +50,8 @@ pub fn listen_fds() -> Option<(File, Option<File>)> {
         .unwrap_or_default();
     let mut views = None;
     let mut containers = None;
+    let mut views_channels = Vec::new();
+    let mut containers_channels = Vec::new();
     for i in 0..n {
         let fd: RawFd = 3 + i;
         // SAFETY: by the sd_listen_fds protocol fds 3..3+n were passed to this process for it
@@ -44,6 +65,8 @@ pub fn listen_fds() -> Option<(File, Option<File>)> {
         };
         match names.get(i as usize).map(String::as_str) {
             Some(CONTAINERS_NAME) => containers = Some(f),
+            Some(VIEWS_CHANNEL_NAME) => views_channels.push(f),
+            Some(CONTAINERS_CHANNEL_NAME) => containers_channels.push(f),
             // The views tree's, or an older vproc's single unnamed connection.
             _ if views.is_none() => views = Some(f),
             _ => containers = Some(f),
@@ -52,7 +75,12 @@ pub fn listen_fds() -> Option<(File, Option<File>)> {
     for v in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
         std::env::remove_var(v);
     }
-    Some((views?, containers))
+    Some(Stored {
+        views: views?,
+        containers,
+        views_channels,
+        containers_channels,
+    })
 }
 
 #[allow(unsafe_code)]
@@ -71,6 +99,14 @@ pub fn store(conn: &File, name: &str) -> std::io::Result<()> {
         &format!("FDSTORE=1\nFDNAME={name}\n"),
         Some(conn.as_raw_fd()),
     )
+}
+
+/// Removes every fd stored under `name`.
+pub fn remove(name: &str) -> std::io::Result<()> {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    notify(&socket, &format!("FDSTOREREMOVE=1\nFDNAME={name}\n"), None)
 }
 
 /// Reports readiness and the main pid.

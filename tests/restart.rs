@@ -330,6 +330,10 @@ fn the_shipped_unit_restarts_crashes_and_reloads_without_a_failed_read() {
     assert_eq!(fuse_mounts_at(&mnt), 1);
 }
 
+/// `vproc-mount remount --all` after the whole daemon died: a dry run only lists, a cgroup
+/// filter picks one container, and a namespace that cannot be repaired (its mounts are locked:
+/// it belongs to a less privileged user namespace) is reported in the summary while the others
+/// are repaired.
 #[test]
 fn remount_all_repairs_containers_of_a_dead_daemon() {
     require_real_cgroups!();
@@ -339,23 +343,21 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
         .unwrap();
     let mnt = dir.path().join("mnt");
     let mut a = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &[]);
-    // A container: a process in its own mount namespace, with the views bound in.
-    let container = Proc::spawn(Command::new("unshare").args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sleep",
-        "60",
-    ]));
+    // A container: a process in its own mount namespace and cgroup, with the views bound in.
+    let cg = TestCgroup::new("remount");
+    let container = Proc::spawn(Command::new("sh").arg("-c").arg(format!(
+        "{}exec unshare --mount --propagation private sleep 60",
+        cg.join_script()
+    )));
     let pid = container.pid().to_string();
+    let ns_of = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).ok();
     wait_for("the namespace", || {
-        let own = std::fs::read_link("/proc/self/ns/mnt").ok()?;
-        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
-        (own != theirs).then_some(())
+        (ns_of("self") != ns_of(&pid) && ns_of(&pid).is_some()).then_some(())
     });
-    let helper = Path::new(env!("CARGO_BIN_EXE_vproc")).with_file_name("vproc-mount");
-    let run = |args: &[&str]| {
-        let o = Command::new(&helper).args(args).output().unwrap();
+    let helper = common::vproc_mount_bin();
+    let run = |args: &[&str]| Command::new(&helper).args(args).output().unwrap();
+    let ok = |args: &[&str]| {
+        let o = run(args);
         assert!(
             o.status.success(),
             "{args:?}: {}",
@@ -363,8 +365,26 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
         );
         String::from_utf8(o.stdout).unwrap()
     };
-    run(&["pid", &pid, "--source", mnt.to_str().unwrap()]);
-    assert!(run(&["status", "pid", &pid]).contains("/proc/meminfo\talive"));
+    let src = mnt.to_str().unwrap();
+    ok(&["pid", &pid, "--source", src]);
+    assert!(ok(&["status", "pid", &pid]).contains("/proc/meminfo\talive"));
+    // Inside it, a user namespace's copy of its mounts: locked, so no repair can unmount them.
+    let locked = Proc::spawn(Command::new("nsenter").args([
+        "-t",
+        &pid,
+        "-m",
+        "--",
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sleep",
+        "60",
+    ]));
+    let locked_pid = locked.pid().to_string();
+    wait_for("the locked namespace", || {
+        (ns_of(&locked_pid) != ns_of(&pid) && ns_of(&locked_pid).is_some()).then_some(())
+    });
     // The whole daemon dies (supervisor and, with it, the worker).
     let st = status(&mnt);
     nix::sys::signal::kill(
@@ -379,7 +399,7 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
             .then_some(())
     });
     wait_for("stale views", || {
-        run(&["status", "pid", &pid])
+        ok(&["status", "pid", &pid])
             .contains("/proc/meminfo\tstale")
             .then_some(())
     });
@@ -393,14 +413,42 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
         !inside("/proc/meminfo").status.success(),
         "a dead view must fail before the repair"
     );
-    // A new daemon at the same place (it clears its own dead mount), then the repair.
+    // A new daemon at the same place (it clears its own dead mount).
     let b = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &[]);
-    let out = run(&["remount", "--all", "--source", mnt.to_str().unwrap()]);
-    assert!(out.contains(&format!("{pid}\t/proc/meminfo")), "{out}");
-    assert!(run(&["status", "pid", &pid]).contains("/proc/meminfo\talive"));
+    // A dry run lists both namespaces and changes nothing.
+    let dry = ok(&["remount", "--all", "--source", src, "--dry-run"]);
+    for p in [&pid, &locked_pid] {
+        assert!(
+            dry.contains(&format!("{p}\t/proc/meminfo\twould repair")),
+            "{dry}"
+        );
+    }
+    assert!(ok(&["status", "pid", &pid]).contains("/proc/meminfo\tstale"));
+    // The container's cgroup picks it alone.
+    let name = cg
+        .dir("memory")
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let picked = ok(&["remount", "--all", "--source", src, "--cgroup", &name]);
+    assert!(
+        picked.contains(&format!("{pid}\t/proc/meminfo\trepaired")),
+        "{picked}"
+    );
+    assert!(!picked.contains(&locked_pid), "{picked}");
+    assert!(ok(&["status", "pid", &pid]).contains("/proc/meminfo\talive"));
     let m = inside("/proc/meminfo");
     assert!(m.status.success() && String::from_utf8_lossy(&m.stdout).starts_with("MemTotal:"));
+    // Everything else: the locked namespace fails, is named, and counted.
+    let all = run(&["remount", "--all", "--source", src]);
+    let err = String::from_utf8_lossy(&all.stderr);
+    assert_eq!(all.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("pid {locked_pid}:")), "{err}");
+    assert!(err.contains("0 namespace(s) repaired, 1 failed"), "{err}");
     drop(b);
+    drop(locked);
     drop(container);
 }
 

@@ -330,6 +330,103 @@ fn the_shipped_unit_restarts_crashes_and_reloads_without_a_failed_read() {
     assert_eq!(fuse_mounts_at(&mnt), 1);
 }
 
+/// A DaemonSet's rolling update, node side: a second daemon started with `--take-over` gets
+/// the running one's connections; the first stands by, and when it is stopped it leaves the
+/// mounts to the second. No reader notices any of it.
+#[test]
+fn a_new_daemon_takes_over_from_a_running_one() {
+    require_real_cgroups!();
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().join("mnt");
+    let mut first = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &[]);
+    let before = status(&mnt);
+    let readers = Readers::start(&mnt);
+    let second = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &["--take-over"]);
+    let after = wait_for("the second daemon to serve", || {
+        Status::read(&mnt).filter(|s| s.supervisor == second.pid() as i32)
+    });
+    assert_eq!(after.generation, before.generation + 1);
+    assert_eq!(after.upgrades, 1);
+    readers.wait_progress("after the take-over");
+    // The first has no worker left, and its stop leaves the mounts alone.
+    wait_for("the first worker to stop", || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(before.worker), None)
+            .is_err()
+            .then_some(())
+    });
+    assert!(first.stop().success());
+    assert!(is_mounted(&mnt));
+    readers.wait_progress("after the first daemon stopped");
+    readers.finish("a take-over");
+    assert_eq!(fuse_mounts_at(&mnt), 1);
+    // Asked again with nobody serving, --take-over simply mounts.
+    drop(second);
+    assert!(!is_mounted(&mnt));
+    let third = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &["--take-over"]);
+    assert_eq!(status(&mnt).supervisor, third.pid() as i32);
+}
+
+/// `vproc serve --repair-containers` (what the DaemonSet runs): after the whole daemon died,
+/// the next one rebinds the views of running containers by itself.
+#[test]
+fn a_new_daemon_repairs_containers_left_with_dead_views() {
+    require_real_cgroups!();
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().join("mnt");
+    let mut a = Daemon::start_at(tempfile::tempdir().unwrap(), mnt.clone(), &[]);
+    let container = Proc::spawn(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sleep",
+        "60",
+    ]));
+    let pid = container.pid().to_string();
+    let helper = common::vproc_mount_bin();
+    let state = || {
+        let o = Command::new(&helper)
+            .args(["status", "pid", &pid])
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    wait_for("the namespace", || {
+        let own = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+        (std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()? != own).then_some(())
+    });
+    let o = Command::new(&helper)
+        .args(["pid", &pid, "--source", mnt.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st = status(&mnt);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(st.supervisor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = a.child.wait();
+    wait_for("stale views", || {
+        state().contains("/proc/meminfo\tstale").then_some(())
+    });
+    let _b = Daemon::start_at(
+        tempfile::tempdir().unwrap(),
+        mnt.clone(),
+        &["--repair-containers"],
+    );
+    wait_for("the repair", || {
+        let s = state();
+        (s.contains("/proc/meminfo\talive") && !s.contains("stale")).then_some(())
+    });
+    drop(container);
+}
+
 /// `vproc-mount remount --all` after the whole daemon died: a dry run only lists, a cgroup
 /// filter picks one container, and a namespace that cannot be repaired (its mounts are locked:
 /// it belongs to a less privileged user namespace) is reported in the summary while the others

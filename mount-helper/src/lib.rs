@@ -19,6 +19,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod devices;
 mod error;
 mod ns;
 pub mod oci_hook;

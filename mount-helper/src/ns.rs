@@ -100,6 +100,20 @@ fn fuse_mounts_at(mountinfo: &str, target: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The devices (`major:minor`) of the FUSE mounts exactly at `target`.
+fn fuse_devices_at(mountinfo: &str, target: &Path) -> Vec<String> {
+    let want = target.to_string_lossy().replace(' ', "\\040");
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let f: Vec<&str> = pre.split(' ').collect();
+            (f.get(4) == Some(&want.as_str()) && post.starts_with("fuse"))
+                .then(|| f.get(2).map(|d| (*d).to_owned()))?
+        })
+        .collect()
+}
+
 /// The mount table of `pid`'s mount namespace, read from the host's `/proc` (inside the
 /// container's namespace, `/proc/self` may belong to a pid namespace this process is not in).
 fn mountinfo_of(pid: u32) -> Result<String, Error> {
@@ -242,6 +256,13 @@ pub fn remount_all(source: &Path, opts: &RemountOptions) -> Result<Vec<Repaired>
     let own = std::fs::metadata("/proc/self/ns/mnt")
         .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
         .ok();
+    let own_mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::sys("reading", Path::new("/proc/self/mountinfo"), e))?;
+    let serving = crate::devices::current(&own_mountinfo, source);
+    // With the source's record, a view is dead when its connection is one the source served
+    // before and serves no more; without one (an older daemon), when it answers ENOTCONN.
+    let past: Option<Vec<String>> = crate::devices::recorded(source)
+        .map(|r| r.into_iter().filter(|d| !serving.contains(d)).collect());
     let mut seen = std::collections::HashSet::new();
     let mut report = Vec::new();
     let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("listing", "/proc", e))?;
@@ -268,12 +289,20 @@ pub fn remount_all(source: &Path, opts: &RemountOptions) -> Result<Vec<Repaired>
         let dead: Vec<(&'static str, usize)> = VIEWS
             .iter()
             .filter_map(|rel| {
-                let n = fuse_mounts_at(&mountinfo, &Path::new("/").join(rel)).len();
-                let stale = n > 0
-                    && matches!(
-                        nix::sys::statfs::statfs(&root.join(rel)),
-                        Err(nix::errno::Errno::ENOTCONN)
-                    );
+                let target = Path::new("/").join(rel);
+                let n = fuse_mounts_at(&mountinfo, &target).len();
+                let stale = match &past {
+                    Some(past) => fuse_devices_at(&mountinfo, &target)
+                        .iter()
+                        .any(|d| past.contains(d)),
+                    None => {
+                        n > 0
+                            && matches!(
+                                nix::sys::statfs::statfs(&root.join(rel)),
+                                Err(nix::errno::Errno::ENOTCONN)
+                            )
+                    }
+                };
                 stale.then_some((*rel, n))
             })
             .collect();

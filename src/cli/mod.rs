@@ -36,6 +36,9 @@ enum Command {
     /// Print the upgrade hand-over versions this binary reads (for a running daemon).
     #[command(hide = true)]
     HandoverVersions,
+    /// Rebind dead views of running containers (run by `serve --repair-containers`).
+    #[command(hide = true)]
+    RepairViews(serve::RepairArgs),
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
     /// Run a command in a new container with limits and vproc's views.
@@ -84,6 +87,7 @@ impl Args {
             Command::Upgrade(a) => upgrade::run(a),
             Command::ServeWorker(a) => serve::run_worker(a),
             Command::HandoverVersions => Ok(serve::handover_versions()),
+            Command::RepairViews(a) => serve::repair_views(a),
             Command::Show(a) => show::run(a),
             Command::Run(a) => run::run(*a),
             Command::Exec(a) => exec::run(a),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use vproc::cgroup::resolve::Mode;
 use vproc::compose::Composer;
 use vproc::fs::supervisor::handover::{self, Handover};
-use vproc::fs::supervisor::Options;
+use vproc::fs::supervisor::{Options, Predecessor, Status};
 use vproc::fs::Config;
 
 /// The initial pid namespace always has this inode (PROC_PID_INIT_INO).
@@ -21,6 +21,15 @@ pub struct ServeArgs {
     mountpoint: PathBuf,
     #[command(flatten)]
     view: ViewArgs,
+    /// If a vproc already serves the mountpoint, take its connections over instead of failing
+    /// (a DaemonSet's new pod during a rolling update); the running one stands by until it is
+    /// stopped, and then leaves the mounts in place.
+    #[arg(long)]
+    take_over: bool,
+    /// After mounting afresh, rebind the views into running containers whose views died with
+    /// an earlier daemon (what `vproc-mount remount --all` does).
+    #[arg(long)]
+    repair_containers: bool,
     #[command(flatten)]
     legacy: LegacyHandover,
 }
@@ -123,6 +132,39 @@ pub fn run_worker(a: WorkerArgs) -> Result<ExitCode, Box<dyn std::error::Error>>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vproc repair-views`: what a supervisor started with --repair-containers runs once it
+/// serves (`vproc-mount remount --all`, in a process of its own).
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Where the views are served.
+    #[arg(long)]
+    source: PathBuf,
+}
+
+pub fn repair_views(a: RepairArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let report = vproc_mount::remount_all(&a.source, &vproc_mount::RemountOptions::default())?;
+    let mut failed = 0;
+    for r in &report {
+        match &r.error {
+            None => tracing::info!(pid = r.pid, targets = ?r.targets, "views repaired"),
+            Some(e) => {
+                failed += 1;
+                tracing::warn!(pid = r.pid, error = %e, "views not repaired");
+            }
+        }
+    }
+    tracing::info!(
+        repaired = report.len() - failed,
+        failed,
+        "running containers' views repaired"
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// `vproc handover-versions`: the hand-over versions this binary reads, for a running daemon
 /// deciding whether it may upgrade to it.
 pub fn handover_versions() -> ExitCode {
@@ -145,34 +187,51 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     vproc::fs::supervisor::join_host_cgroup_namespace()?;
     let from_predecessor = match Handover::from_env() {
-        Some(h) => Some(h?),
+        Some(h) => Some(Predecessor::Exec(h?)),
         None => match (
             a.legacy.takeover_conn,
             a.legacy.takeover_channels.as_deref(),
             a.legacy.takeover_worker,
             a.legacy.takeover_generation,
         ) {
-            (Some(conn), Some(ch), Some(worker), Some(generation)) => Some(Handover::from_legacy(
-                &a.mountpoint,
-                conn,
-                fd_list(ch)?,
-                worker,
-                generation,
-                a.view.threads(),
-                a.view.cache_ms,
-                a.view.per_caller,
-            )),
+            (Some(conn), Some(ch), Some(worker), Some(generation)) => {
+                Some(Predecessor::Exec(Handover::from_legacy(
+                    &a.mountpoint,
+                    conn,
+                    fd_list(ch)?,
+                    worker,
+                    generation,
+                    a.view.threads(),
+                    a.view.cache_ms,
+                    a.view.per_caller,
+                )))
+            }
             _ => None,
         },
     };
+    let running = Status::read(&a.mountpoint).filter(|st| {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(st.supervisor), None).is_ok()
+    });
+    let from_predecessor = match (from_predecessor, running) {
+        (None, Some(st)) if a.take_over => {
+            let (request, h) = vproc::fs::supervisor::takeover::Request::ask(
+                &a.mountpoint,
+                st.supervisor,
+                std::time::Duration::from_secs(20),
+            )?;
+            Some(Predecessor::Peer(h, request))
+        }
+        (p, _) => p,
+    };
     let opts = match &from_predecessor {
         // The running daemon's settings carry over.
-        Some(h) => Options {
+        Some(Predecessor::Exec(h) | Predecessor::Peer(h, _)) => Options {
             mountpoint: h.mountpoint.clone(),
             threads: h.threads,
             per_caller: h.per_caller,
             cache_ms: h.cache_ms,
-            metrics_addr: h.metrics_addr,
+            metrics_addr: h.metrics_addr.or(a.view.metrics_addr),
+            repair_containers: false,
         },
         None => Options {
             mountpoint: a.mountpoint,
@@ -180,6 +239,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             per_caller: a.view.per_caller,
             cache_ms: a.view.cache_ms,
             metrics_addr: a.view.metrics_addr,
+            repair_containers: a.repair_containers,
         },
     };
     // Fail here, before mounting, if the cgroup model cannot be read.

@@ -65,10 +65,20 @@ pub unsafe fn adopt_fuse_fd(fd: RawFd) -> io::Result<File> {
 
 /// Lets `f` survive `exec` (clears `FD_CLOEXEC`).
 pub fn inheritable(f: &impl AsRawFd) -> io::Result<()> {
+    set_cloexec(f, false)
+}
+
+/// Sets or clears `FD_CLOEXEC` on `f`.
+pub fn set_cloexec(f: &impl AsRawFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     // SAFETY: the fd is open for the duration of the call (borrowed from `f`).
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(f.as_raw_fd()) };
-    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(fd, FcntlArg::F_SETFD(flags))
         .map(|_| ())
         .map_err(io::Error::from)
 }

@@ -398,6 +398,7 @@ impl Drop for Daemon {
         }
         // A supervisor that was killed outright could not remove its status files.
         vproc::fs::supervisor::status::remove_all(&self.mnt);
+        let _ = std::fs::remove_file(vproc_mount::devices::state_file(&self.mnt, "devices"));
     }
 }
 
@@ -421,6 +422,7 @@ impl Drop for MountGuard {
             }
         }
         vproc::fs::supervisor::status::remove_all(&self.0);
+        let _ = std::fs::remove_file(vproc_mount::devices::state_file(&self.0, "devices"));
     }
 }
 

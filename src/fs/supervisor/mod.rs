@@ -28,13 +28,14 @@
 pub mod handover;
 pub mod status;
 pub mod systemd;
+pub mod takeover;
 mod workers;
 
 pub use status::{status_path, Status};
 
 use super::mount;
 use super::service::{Config, Connections};
-use super::sys::{adopt_fuse_fd, clone_channel};
+use super::sys::{adopt_fuse_fd, clone_channel, set_cloexec};
 use super::wire::reply::{send, Reply};
 use super::Error;
 use handover::Handover;
@@ -59,6 +60,10 @@ pub struct Options {
     pub cache_ms: u64,
     /// A TCP address to serve `/metrics` on, besides the control socket.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// After mounting afresh, rebind the views of containers whose views died with an
+    /// earlier daemon (`vproc repair-views`, in a process of its own: it enters their mount
+    /// namespaces, which a threaded process cannot).
+    pub repair_containers: bool,
 }
 
 impl Options {
@@ -94,6 +99,19 @@ pub enum State {
     Upgrading,
     /// Stopping the worker and (unless systemd keeps them) unmounting.
     Stopping,
+    /// Another daemon took the connections over (a DaemonSet's new pod): this one has no
+    /// worker and waits to be stopped, which then leaves the mounts to the other.
+    HandedOver,
+}
+
+/// Where a starting supervisor's connections come from, when it does not mount them.
+#[derive(Debug)]
+pub enum Predecessor {
+    /// The binary that exec'd this one (an upgrade), with its running worker.
+    Exec(Handover),
+    /// A running daemon that handed its connections over (`--take-over`); it is told `ok`
+    /// once this one's worker serves.
+    Peer(Handover, takeover::Request),
 }
 
 struct Supervisor {
@@ -117,31 +135,46 @@ struct Supervisor {
     restarts: u64,
 }
 
-/// Runs the supervisor until SIGTERM or SIGINT. `handover` is what a predecessor passed.
-pub fn run(opts: Options, handover: Option<Handover>) -> Result<(), Error> {
+/// Runs the supervisor until SIGTERM or SIGINT, from the connections of `from` if given.
+pub fn run(opts: Options, from: Option<Predecessor>) -> Result<(), Error> {
     let mut signals = SigSet::empty();
     for s in [
         Signal::SIGTERM,
         Signal::SIGINT,
         Signal::SIGHUP,
         Signal::SIGCHLD,
+        Signal::SIGUSR1,
     ] {
         signals.add(s);
     }
     nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
         .map_err(|e| Error::sys("blocking signals")(e.into()))?;
-    let mut sv = match handover {
+    let mut sv = match from {
         None => Supervisor::mount(opts)?,
-        Some(h) => Supervisor::take_over(opts, h)?,
+        Some(Predecessor::Exec(h)) => Supervisor::take_over(opts, h)?,
+        Some(Predecessor::Peer(h, request)) => {
+            let sv = Supervisor::take_over(opts, h)?;
+            sv.write_status();
+            request.confirm()?;
+            tracing::info!("took the connections over from the running daemon");
+            sv
+        }
     };
     sv.write_status();
     loop {
         let sig = signals
             .wait()
             .map_err(|e| Error::sys("waiting for a signal")(e.into()))?;
-        match sig {
-            Signal::SIGCHLD => sv.reap(),
-            Signal::SIGHUP => sv.upgrade(),
+        match (sig, sv.state) {
+            (Signal::SIGCHLD, State::HandedOver) => sv.reap_any(),
+            (Signal::SIGCHLD, _) => sv.reap(),
+            (Signal::SIGHUP | Signal::SIGUSR1, State::HandedOver) => {}
+            (Signal::SIGHUP, _) => sv.upgrade(),
+            (Signal::SIGUSR1, _) => sv.hand_over(),
+            (_, State::HandedOver) => {
+                tracing::info!(signal = ?sig, "stopping; the mounts stay with the daemon that took them over");
+                return Ok(());
+            }
             _ => return sv.stop(sig),
         }
     }
@@ -190,17 +223,17 @@ fn adopt(fd: RawFd) -> Result<File, Error> {
     #[allow(unsafe_code)]
     // SAFETY: a predecessor passed these fds to this process by exec, and nothing else here
     // owns them; adopt_fuse_fd checks that each is /dev/fuse.
-    let f = unsafe { adopt_fuse_fd(fd) };
-    f.map_err(Error::sys("adopting the predecessor's FUSE connections"))
+    let f = unsafe { adopt_fuse_fd(fd) }
+        .map_err(Error::sys("adopting the predecessor's FUSE connections"))?;
+    // Inherited fds stay with this process: only a worker's spawn and an upgrade's exec pass
+    // them on, each for its own moment (see `Supervisor::passing`).
+    set_cloexec(&f, true).map_err(Error::sys("adopting the predecessor's FUSE connections"))?;
+    Ok(f)
 }
 
 fn clone_n(conn: &File, n: usize) -> Result<Vec<File>, Error> {
     (0..n.max(1))
-        .map(|_| {
-            let c = clone_channel(conn)?;
-            handover::inheritable(&c)?;
-            Ok(c)
-        })
+        .map(|_| clone_channel(conn))
         .collect::<std::io::Result<Vec<File>>>()
         .map_err(Error::sys("cloning FUSE channels"))
 }
@@ -234,13 +267,9 @@ impl Supervisor {
                 (conns.views, containers, systemd::managed(), true)
             }
         };
-        handover::inheritable(&views_conn)
-            .map_err(Error::sys("keeping the connection across exec"))?;
         let views_channels = clone_n(&views_conn, threads)?;
         let (containers_conn, pending_mount, containers_channels) = match containers {
             Some((conn, m)) => {
-                handover::inheritable(&conn)
-                    .map_err(Error::sys("keeping the connection across exec"))?;
                 let ch = clone_n(&conn, ctr_threads)?;
                 (Some(conn), m, ch)
             }
@@ -294,6 +323,15 @@ impl Supervisor {
                 tracing::warn!(error = %e, "notifying systemd");
             }
         }
+        if fresh {
+            // Which connections this source served: `remount --all` repairs views of these.
+            if let Err(e) = vproc_mount::devices::record(&sv.opts.mountpoint) {
+                tracing::warn!(error = %e, "recording the mount's devices");
+            }
+        }
+        if fresh && sv.opts.repair_containers {
+            sv.repair_containers();
+        }
         sv.set(State::Running);
         tracing::info!(
             mountpoint = %sv.opts.mountpoint.display(),
@@ -337,10 +375,6 @@ impl Supervisor {
             upgrades: before.map_or(0, |b| b.upgrades) + 1,
             restarts: before.map_or(0, |b| b.restarts),
         };
-        for c in sv.views_channels.iter().chain(&sv.containers_channels) {
-            let _ = handover::inheritable(c);
-        }
-        let _ = handover::inheritable(&sv.views_conn);
         sv.replace_worker("upgrade");
         // An older predecessor had no containers tree: make one now that a worker answers.
         if sv.containers_conn.is_none() {
@@ -354,13 +388,8 @@ impl Supervisor {
     /// without one).
     fn add_containers_tree(&mut self) {
         let made = mount::new_tree("vproc-containers").and_then(|t| {
-            handover::inheritable(&t.conn)?;
             let ch = (0..Config::container_threads(self.opts.threads))
-                .map(|_| {
-                    let c = clone_channel(&t.conn)?;
-                    handover::inheritable(&c)?;
-                    Ok(c)
-                })
+                .map(|_| clone_channel(&t.conn))
                 .collect::<std::io::Result<Vec<File>>>()?;
             Ok((t, ch))
         });
@@ -401,14 +430,46 @@ impl Supervisor {
     }
 
     fn spawn_worker(&self, generation: u64) -> Result<Pid, Error> {
-        workers::spawn(
-            &self.opts,
-            workers::WorkerFds {
-                views: &self.views_channels,
-                containers: &self.containers_channels,
-            },
-            generation,
-        )
+        let channels: Vec<&File> = self
+            .views_channels
+            .iter()
+            .chain(&self.containers_channels)
+            .collect();
+        self.passing(&channels, || {
+            workers::spawn(
+                &self.opts,
+                workers::WorkerFds {
+                    views: &self.views_channels,
+                    containers: &self.containers_channels,
+                },
+                generation,
+            )
+        })
+    }
+
+    /// Runs `f` with `fds` inheritable: the connections and channels are close-on-exec
+    /// otherwise, so no other child (`repair-views`, a hook) holds a connection open after
+    /// this daemon is gone, which would leave readers waiting instead of failing.
+    fn passing<T>(&self, fds: &[&File], f: impl FnOnce() -> T) -> T {
+        for fd in fds {
+            if let Err(e) = set_cloexec(*fd, false) {
+                tracing::warn!(error = %e, "passing an fd on");
+            }
+        }
+        let r = f();
+        for fd in fds {
+            let _ = set_cloexec(*fd, true);
+        }
+        r
+    }
+
+    /// Every connection and channel.
+    fn all_fds(&self) -> Vec<&File> {
+        std::iter::once(&self.views_conn)
+            .chain(&self.views_channels)
+            .chain(&self.containers_conn)
+            .chain(&self.containers_channels)
+            .collect()
     }
 
     /// Starts a new worker, then stops the old one between requests.
@@ -509,6 +570,73 @@ impl Supervisor {
         }
     }
 
+    /// Starts `vproc repair-views` for this mountpoint; it is reaped with the other children.
+    fn repair_containers(&self) {
+        let r = std::process::Command::new("/proc/self/exe")
+            .arg("repair-views")
+            .arg("--source")
+            .arg(&self.opts.mountpoint)
+            .spawn();
+        match r {
+            Ok(child) => tracing::info!(pid = child.id(), "repairing running containers' views"),
+            Err(e) => tracing::warn!(error = %e, "repairing running containers' views"),
+        }
+    }
+
+    /// Reaps children without acting on them (nothing is restarted once handed over).
+    fn reap_any(&mut self) {
+        while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            if st == WaitStatus::StillAlive {
+                return;
+            }
+        }
+    }
+
+    /// The hand-over this supervisor would pass on, its fds by their numbers here.
+    fn handover(&self, worker: Pid) -> Handover {
+        Handover {
+            version: handover::VERSION,
+            mountpoint: self.opts.mountpoint.clone(),
+            views_conn: self.views_conn.as_raw_fd(),
+            views_channels: self.views_channels.iter().map(|c| c.as_raw_fd()).collect(),
+            containers_conn: self.containers_conn.as_ref().map(|c| c.as_raw_fd()),
+            containers_channels: self
+                .containers_channels
+                .iter()
+                .map(|c| c.as_raw_fd())
+                .collect(),
+            worker: worker.as_raw(),
+            generation: self.generation,
+            threads: self.opts.threads,
+            cache_ms: self.opts.cache_ms,
+            per_caller: self.opts.per_caller,
+            metrics_addr: self.opts.metrics_addr,
+        }
+    }
+
+    /// SIGUSR1: a newcomer (`vproc serve --take-over`) asks for the connections. They are
+    /// sent; once it answers `ok` (its worker serves), this worker stops between requests and
+    /// what it held is resent, and this process stands by without unmounting.
+    fn hand_over(&mut self) {
+        // The newcomer starts its own worker: this one is not its child.
+        let h = self.handover(Pid::from_raw(0));
+        let answer = takeover::offer(&self.opts.mountpoint, &h)
+            .map(|s| takeover::wait_ok(s, Duration::from_secs(30)));
+        match answer {
+            Ok(true) => {
+                workers::stop(self.worker);
+                self.resend();
+                self.worker = Pid::from_raw(0);
+                self.set(State::HandedOver);
+                tracing::info!("handed the connections over; standing by until stopped");
+            }
+            Ok(false) => {
+                tracing::warn!("the newcomer did not confirm the hand-over; still serving")
+            }
+            Err(e) => tracing::warn!(error = %e, "hand-over request failed; still serving"),
+        }
+    }
+
     /// Execs the binary now on disk, which takes over the connections and this worker.
     fn upgrade(&mut self) {
         self.set(State::Upgrading);
@@ -531,24 +659,7 @@ impl Supervisor {
             self.set(State::Running);
             return;
         }
-        let h = Handover {
-            version: handover::VERSION,
-            mountpoint: self.opts.mountpoint.clone(),
-            views_conn: self.views_conn.as_raw_fd(),
-            views_channels: self.views_channels.iter().map(|c| c.as_raw_fd()).collect(),
-            containers_conn: self.containers_conn.as_ref().map(|c| c.as_raw_fd()),
-            containers_channels: self
-                .containers_channels
-                .iter()
-                .map(|c| c.as_raw_fd())
-                .collect(),
-            worker: self.worker.as_raw(),
-            generation: self.generation,
-            threads: self.opts.threads,
-            cache_ms: self.opts.cache_ms,
-            per_caller: self.opts.per_caller,
-            metrics_addr: self.opts.metrics_addr,
-        };
+        let h = self.handover(self.worker);
         let memfd = match h.to_memfd().and_then(|f| {
             handover::inheritable(&f).map_err(|e| handover::Error::Io(e.to_string()))?;
             Ok(f)
@@ -572,7 +683,9 @@ impl Supervisor {
         let cexe = std::ffi::CString::new(exe.to_string_lossy().as_bytes()).unwrap_or_default();
         tracing::info!(binary = %exe.display(), "upgrading: exec");
         // The signal mask survives exec; the new supervisor blocks the same set.
-        let err = nix::unistd::execv(&cexe, &args).unwrap_err();
+        let err = self.passing(&self.all_fds(), || {
+            nix::unistd::execv(&cexe, &args).unwrap_err()
+        });
         std::env::remove_var(handover::ENV);
         tracing::error!(error = %err, "upgrade failed: the running version keeps serving");
         self.set(State::Running);

@@ -6,18 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Where the supervisor serving `mountpoint` records its state.
 pub fn status_path(mountpoint: &Path) -> PathBuf {
-    let name: String = mountpoint
-        .to_string_lossy()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    PathBuf::from("/run/vproc/serve").join(format!("{name}.status"))
+    vproc_mount::devices::state_file(mountpoint, "status")
 }
 
 /// Where the load averages are saved for the next worker.

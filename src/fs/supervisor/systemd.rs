@@ -86,7 +86,10 @@ pub fn listen_fds() -> Option<Stored> {
 #[allow(unsafe_code)]
 fn unsafe_adopt(fd: RawFd) -> std::io::Result<File> {
     // SAFETY: see `listen_fds`: fd was passed to this process for it to own.
-    unsafe { adopt_fuse_fd(fd) }
+    let f = unsafe { adopt_fuse_fd(fd) }?;
+    // Kept by this process; passed on to a worker or an exec only for that moment.
+    crate::fs::sys::set_cloexec(&f, true)?;
+    Ok(f)
 }
 
 /// Stores `conn` in the fd store under `name`.

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{rootfs, Daemon, SCRIPT};
-use std::path::{Path, PathBuf};
+use common::{rootfs, Daemon, Litter, SCRIPT};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn have(tool: &str) -> bool {
@@ -281,47 +281,6 @@ fn podman_exec_sees_the_containers_age_and_leaves_pid_1_alone() {
     }
     let age = read("/tmp/init-uptime");
     assert!(age >= 2.9, "pid 1 saw uptime {age}");
-}
-
-/// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy;
-/// on drop, the ones that did not exist before are removed (deepest first, only when empty).
-struct Litter {
-    created: Vec<PathBuf>,
-}
-
-impl Litter {
-    fn before(parent: &str) -> Litter {
-        let mut levels = Vec::new();
-        let mut p = PathBuf::from("/");
-        for part in Path::new(parent).components().skip(1) {
-            p.push(part);
-            levels.push(p.clone());
-        }
-        let mut created = Vec::new();
-        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            for l in &levels {
-                let d = h.path().join(l.strip_prefix("/").unwrap());
-                if !d.exists() {
-                    created.push(d);
-                }
-            }
-        }
-        Litter { created }
-    }
-}
-
-impl Drop for Litter {
-    fn drop(&mut self) {
-        for d in self.created.iter().rev() {
-            // The engine's own sub-cgroups (conmon, libpod-*) below a level we own go first.
-            if let Ok(rd) = std::fs::read_dir(d) {
-                for e in rd.flatten().filter(|e| e.path().is_dir()) {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(d);
-        }
-    }
 }
 
 #[test]

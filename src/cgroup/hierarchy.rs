@@ -151,6 +151,20 @@ impl Hierarchies {
         &self.mounts
     }
 
+    /// Cgroup mounts that show only a subtree (mountinfo's root is not `/`): what a container
+    /// gets when its engine binds its own cgroup at `/sys/fs/cgroup`. A daemon there cannot
+    /// see other containers' cgroups. As (mount point, root shown).
+    pub fn partial_mounts(&self) -> Vec<(PathBuf, PathBuf)> {
+        self.mounts
+            .v1
+            .iter()
+            .map(|m| (&m.mount_point, &m.root))
+            .chain(self.mounts.v2.iter().map(|m| (&m.mount_point, &m.root)))
+            .filter(|(_, root)| root.as_path() != Path::new("/"))
+            .map(|(p, r)| (p.clone(), r.clone()))
+            .collect()
+    }
+
     /// Which version serves `c`: a v1 hierarchy if one carries it (hybrid hosts keep their
     /// controllers on v1), else the unified hierarchy if the controller is available there.
     pub fn version_of(&self, c: Controller) -> Option<Version> {

@@ -39,6 +39,9 @@ enum Command {
     /// Rebind dead views of running containers (run by `serve --repair-containers`).
     #[command(hide = true)]
     RepairViews(serve::RepairArgs),
+    /// Detach the host's copies of a stopping daemon's mounts (run by `serve` in a container).
+    #[command(hide = true)]
+    ReleaseMounts(serve::ReleaseArgs),
     /// Print one view as a process would read it (no FUSE needed).
     Show(show::ShowArgs),
     /// Run a command in a new container with limits and vproc's views.
@@ -88,6 +91,7 @@ impl Args {
             Command::ServeWorker(a) => serve::run_worker(a),
             Command::HandoverVersions => Ok(serve::handover_versions()),
             Command::RepairViews(a) => serve::repair_views(a),
+            Command::ReleaseMounts(a) => serve::release_mounts(a),
             Command::Show(a) => show::run(a),
             Command::Run(a) => run::run(*a),
             Command::Exec(a) => exec::run(a),

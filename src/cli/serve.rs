@@ -165,6 +165,21 @@ pub fn repair_views(a: RepairArgs) -> Result<ExitCode, Box<dyn std::error::Error
     })
 }
 
+/// `vproc release-mounts`: run by a stopping daemon in a container, whose unmount does not
+/// reach the host's copies of its mounts.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// A FUSE device (`major:minor`) whose mounts to detach; repeated.
+    #[arg(long = "device", required = true)]
+    devices: Vec<String>,
+}
+
+pub fn release_mounts(a: ReleaseArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let n = vproc::fs::mount::release_in_host_namespace(&a.devices)?;
+    tracing::info!(detached = n, "the host's copies of the mounts");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vproc handover-versions`: the hand-over versions this binary reads, for a running daemon
 /// deciding whether it may upgrade to it.
 pub fn handover_versions() -> ExitCode {
@@ -186,6 +201,20 @@ pub fn run(a: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .into());
     }
     vproc::fs::supervisor::join_host_cgroup_namespace()?;
+    // A container engine that binds the daemon's own cgroup at /sys/fs/cgroup hides every
+    // other cgroup: each reader would get host values, silently.
+    let partial = vproc::cgroup::Hierarchies::discover()?.partial_mounts();
+    if let Some((at, root)) = partial.first() {
+        return Err(format!(
+            "vproc serve sees only part of the cgroup hierarchy at {} (the subtree {}), so it \
+             would serve host values to every other container: mount the host's cgroups \
+             (docker run -v /sys/fs/cgroup:/sys/fs/cgroup:ro; a hostPath volume of \
+             /sys/fs/cgroup in Kubernetes)",
+            at.display(),
+            root.display()
+        )
+        .into());
+    }
     let from_predecessor = match Handover::from_env() {
         Some(h) => Some(Predecessor::Exec(h?)),
         None => match (

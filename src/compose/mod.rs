@@ -65,6 +65,11 @@ const MAX_STATES: usize = 16384;
 /// Host file bytes, shared by every reader within the cache TTL.
 type HostBytes = Arc<Vec<u8>>;
 
+/// How long after its init started a container counts as starting (see
+/// [`Composer::is_starting`]): long enough for a runtime's hooks between the mounts and the
+/// limits, short enough that a container's own reads soon come from the caches.
+pub const STARTING: Duration = Duration::from_secs(10);
+
 /// Composes views for containers.
 pub struct Composer {
     resolver: Resolver,
@@ -238,9 +243,24 @@ impl Composer {
 
     /// The container's cgroup parts, shared by its readers for the cache TTL.
     fn snapshot(&self, c: &Container, parts: Parts) -> Arc<CgroupSnapshot> {
+        if self.is_starting(c) {
+            return Arc::new(read_snapshot(&c.dirs, parts));
+        }
         self.snapshots.get_or_load(&(c.dirs.clone(), parts), || {
             Arc::new(read_snapshot(&c.dirs, parts))
         })
+    }
+
+    /// Whether `c` is still starting ([`STARTING`]): its runtime may not have written its
+    /// limits yet (runc writes them after the container's mounts are made, and a bind mount
+    /// of a view renders it), so nothing rendered for it now may be reused.
+    pub fn is_starting(&self, c: &Container) -> bool {
+        let Some(start) = c.start_ticks else {
+            return false;
+        };
+        let start_cs = Clock::ticks_to_cs(start, self.clk_tck);
+        let now_cs = self.fixed_uptime_cs.unwrap_or_else(boottime_cs);
+        now_cs.saturating_sub(start_cs) < STARTING.as_millis() as u64 / 10
     }
 
     /// A host file's bytes (empty when unreadable, so each view falls back on its own terms).

@@ -32,6 +32,9 @@ pub struct Rendered {
     pub bytes: Arc<Vec<u8>>,
     /// Its mtime (nanoseconds since the epoch), unique per rendering.
     pub mtime_ns: u64,
+    /// Made for a container that is still starting: never reused, and its attributes are
+    /// not to be cached by the kernel either (its limits may be written any moment).
+    pub volatile: bool,
     at: Instant,
     /// Renderings of this file so far (this one included).
     renders: u64,
@@ -76,11 +79,12 @@ impl ContentStore {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The rendering for an attribute request: the last one if it is younger than the TTL, else
-    /// a new one from `render` (which runs without a lock held).
-    pub fn fresh(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
+    /// The rendering for an attribute request: the last one if it is younger than the TTL
+    /// (and not volatile), else a new one from `render` (which runs without a lock held and
+    /// says whether its rendering is volatile).
+    pub fn fresh(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>) -> bool) -> Rendered {
         if let Some(r) = self.shard(ino).files.get(&ino) {
-            if r.at.elapsed() < self.ttl {
+            if !r.volatile && r.at.elapsed() < self.ttl {
                 return r.clone();
             }
         }
@@ -89,20 +93,21 @@ impl ContentStore {
 
     /// The rendering a read is served from: the newest one, which the kernel's size came from;
     /// a new one only if there is none (a file whose attributes a previous worker gave).
-    pub fn current(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
+    pub fn current(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>) -> bool) -> Rendered {
         if let Some(r) = self.shard(ino).files.get(&ino) {
             return r.clone();
         }
         self.render(ino, render)
     }
 
-    fn render(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>)) -> Rendered {
+    fn render(&self, ino: u64, render: impl FnOnce(&mut Vec<u8>) -> bool) -> Rendered {
         let mut bytes = Vec::with_capacity(4096);
-        render(&mut bytes);
+        let volatile = render(&mut bytes);
         let now = Instant::now();
         let mut r = Rendered {
             bytes: Arc::new(bytes),
             mtime_ns: now_ns(),
+            volatile,
             at: now,
             renders: 1,
         };
@@ -166,20 +171,62 @@ mod tests {
     #[test]
     fn reuse_within_ttl_and_new_mtime_after() {
         let s = ContentStore::new(Duration::from_millis(50));
-        let a = s.fresh(300, |b| b.extend_from_slice(b"one"));
-        let b = s.fresh(300, |b| b.extend_from_slice(b"two"));
+        let a = s.fresh(300, |b| {
+            b.extend_from_slice(b"one");
+            false
+        });
+        let b = s.fresh(300, |b| {
+            b.extend_from_slice(b"two");
+            false
+        });
         assert_eq!(*b.bytes, b"one");
         assert_eq!(a.mtime_ns, b.mtime_ns);
         std::thread::sleep(Duration::from_millis(60));
-        let c = s.fresh(300, |b| b.extend_from_slice(b"three"));
+        let c = s.fresh(300, |b| {
+            b.extend_from_slice(b"three");
+            false
+        });
         assert_eq!(*c.bytes, b"three");
         assert!(c.mtime_ns > a.mtime_ns);
         // Reads keep the newest rendering, however old.
-        assert_eq!(*s.current(300, |b| b.push(b'x')).bytes, b"three");
-        assert_eq!(*s.current(301, |b| b.push(b'x')).bytes, b"x");
+        assert_eq!(*s.current(300, |b| !b.is_empty()).bytes, b"three");
+        assert_eq!(
+            *s.current(301, |b| {
+                b.push(b'x');
+                false
+            })
+            .bytes,
+            b"x"
+        );
         let zero = ContentStore::new(Duration::ZERO);
-        zero.fresh(1, |b| b.push(1));
-        assert_eq!(*zero.fresh(1, |b| b.push(2)).bytes, [2]);
+        zero.fresh(1, |b| {
+            b.push(1);
+            false
+        });
+        assert_eq!(
+            *zero
+                .fresh(1, |b| {
+                    b.push(2);
+                    false
+                })
+                .bytes,
+            [2]
+        );
+        // A volatile rendering (a starting container's) is never reused, however young.
+        let long = ContentStore::new(Duration::from_secs(60));
+        long.fresh(2, |b| {
+            b.push(1);
+            true
+        });
+        assert_eq!(
+            *long
+                .fresh(2, |b| {
+                    b.push(2);
+                    false
+                })
+                .bytes,
+            [2]
+        );
         let files = zero.summary(Duration::from_secs(1));
         assert_eq!(files.len(), 1);
         assert_eq!((files[0].ino, files[0].renders), (1, 2));
@@ -191,12 +238,18 @@ mod tests {
         let old = Instant::now() - IDLE - Duration::from_secs(1);
         // Files of containers that went away long ago, all in shard 0.
         for i in 0..PRUNE_MIN as u64 {
-            s.fresh(i * SHARDS as u64, |b| b.push(0));
+            s.fresh(i * SHARDS as u64, |b| {
+                b.push(0);
+                false
+            });
         }
         for f in s.shard(0).files.values_mut() {
             f.at = old;
         }
-        s.fresh(PRUNE_MIN as u64 * SHARDS as u64, |b| b.push(1));
+        s.fresh(PRUNE_MIN as u64 * SHARDS as u64, |b| {
+            b.push(1);
+            false
+        });
         assert_eq!(s.shard(0).files.len(), 1, "the idle ones went");
         assert_eq!(s.summary(Duration::from_secs(5)).len(), 1);
     }

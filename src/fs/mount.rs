@@ -136,6 +136,40 @@ pub fn attach(tree: &OwnedFd, target: &Path) -> io::Result<()> {
     move_mount(tree, target)
 }
 
+/// Detaches, in the host's initial mount namespace, every mount of the FUSE `devices`
+/// (`major:minor`); returns how many. A daemon in a container (a DaemonSet pod) that took its
+/// connections over from another pod unmounts only its own copy: its namespace's mounts were
+/// bound from the host's after the fact, and unmounting them does not propagate back. Must
+/// run in a single-threaded process (joining a mount namespace requires it).
+pub fn release_in_host_namespace(devices: &[String]) -> io::Result<usize> {
+    let kthreadd = std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd");
+    let host = if kthreadd {
+        "/proc/2/ns/mnt"
+    } else {
+        "/proc/1/ns/mnt"
+    };
+    let ns = File::open(host)?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNS)?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut targets: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let (dev, at) = (*f.get(2)?, *f.get(4)?);
+            devices.iter().any(|d| d == dev).then(|| unescape(at))
+        })
+        .collect();
+    // Deepest first: the containers tree sits inside the views tree.
+    targets.sort_by_key(|t| std::cmp::Reverse(t.as_os_str().len()));
+    let mut n = 0;
+    for t in targets {
+        if nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Detaches whatever is mounted at `path` (the containers tree inside it too).
 pub fn detach(path: &Path) -> io::Result<()> {
     nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)

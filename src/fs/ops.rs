@@ -345,11 +345,23 @@ impl TreeOps {
         }
     }
 
-    fn render_slot(&self, slot: u64, view: ViewId, out: &mut Vec<u8>) {
+    /// Renders a container's file; whether the rendering is volatile (the container is still
+    /// starting).
+    fn render_slot(&self, slot: u64, view: ViewId, out: &mut Vec<u8>) -> bool {
         let started = std::time::Instant::now();
         let c = self.container_of(slot);
         self.composer.compose(view, c.as_ref(), out);
         self.stats.rendered(view, started.elapsed());
+        c.is_some_and(|c| self.composer.is_starting(&c))
+    }
+
+    /// How long the kernel may keep a rendering's attributes (and so its pages).
+    fn attr_ttl(&self, r: &Rendered) -> Duration {
+        if r.volatile {
+            Duration::ZERO
+        } else {
+            self.ttl
+        }
     }
 
     /// The rendering for the attributes of a per-container file.
@@ -393,7 +405,7 @@ impl TreeOps {
                 size: r.bytes.len() as u64,
                 mtime_ns: r.mtime_ns,
                 entry_ttl,
-                attr_ttl: self.ttl,
+                attr_ttl: self.attr_ttl(&r),
             }
         };
         match (self.kind, parent) {
@@ -492,7 +504,7 @@ impl TreeOps {
                 let r = self.fresh(slot, view);
                 (
                     self.file_attr(ino, r.bytes.len() as u64, r.mtime_ns),
-                    self.ttl,
+                    self.attr_ttl(&r),
                 )
             }
             // Per-reader files: size 0, never cached.

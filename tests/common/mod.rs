@@ -618,3 +618,249 @@ pub fn upgrade(mnt: &Path) {
 pub fn first_number(text: &str) -> f64 {
     text.split(' ').next().unwrap().trim().parse().unwrap()
 }
+
+/// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy;
+/// on drop, the ones that did not exist before are removed (deepest first, only when empty).
+pub struct Litter {
+    created: Vec<PathBuf>,
+}
+
+impl Litter {
+    pub fn before(parent: &str) -> Litter {
+        let mut levels = Vec::new();
+        let mut p = PathBuf::from("/");
+        for part in Path::new(parent).components().skip(1) {
+            p.push(part);
+            levels.push(p.clone());
+        }
+        let mut created = Vec::new();
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            for l in &levels {
+                let d = h.path().join(l.strip_prefix("/").unwrap());
+                if !d.exists() {
+                    created.push(d);
+                }
+            }
+        }
+        Litter { created }
+    }
+}
+
+impl Drop for Litter {
+    fn drop(&mut self) {
+        // The engine's own sub-cgroups (conmon, libpod-*, container ids) below a level we own
+        // go first, deepest first; a conmon that is still exiting holds its cgroup a moment.
+        for d in self.created.iter().rev() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                remove_tree(d);
+                if !d.exists() || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Removes a cgroup directory and the cgroups below it, deepest first (each only if empty).
+fn remove_tree(d: &Path) {
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten().filter(|e| e.path().is_dir()) {
+            remove_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(d);
+}
+
+/// A Docker engine of this test's own (`dockerd` from Debian's docker.io), with its data,
+/// exec root and socket in a temp dir and its containers under a `vproc-test-docker-*` cgroup
+/// parent below this test's memory cgroup. On drop: every container removed, the engine
+/// stopped, its mounts detached, the cgroup levels it created removed.
+pub struct Docker {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// The engine's socket, for `docker -H`.
+    pub host: String,
+    /// The cgroup parent to give every container.
+    pub parent: String,
+    _litter: Litter,
+}
+
+impl Docker {
+    /// Starts an engine, or skips (`None`) where dockerd is not installed.
+    pub fn start() -> Option<Docker> {
+        let have = Command::new("dockerd")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have {
+            skip("dockerd is not installed (apt-get install docker.io)");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("vproc-test-docker-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let host = format!("unix://{}/docker.sock", d.display());
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let memcg = own
+            .lines()
+            .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+            .unwrap_or("/".into());
+        static ENGINES: AtomicU32 = AtomicU32::new(0);
+        let parent = format!(
+            "{}/vproc-test-engine-{}-{}",
+            memcg.trim_end_matches('/'),
+            std::process::id(),
+            ENGINES.fetch_add(1, Ordering::Relaxed)
+        );
+        let litter = Litter::before(&parent);
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .args([
+                "--host",
+                &host,
+                "--exec-opt",
+                "native.cgroupdriver=cgroupfs",
+            ])
+            // Every container, the installer's and `docker build`'s too, under this test's
+            // parent.
+            .args(["--cgroup-parent", &parent])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let docker = Docker {
+            child,
+            host,
+            _litter: litter,
+            parent,
+            dir,
+        };
+        wait_for("dockerd", || {
+            docker
+                .cmd()
+                .arg("info")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| ())
+        });
+        Some(docker)
+    }
+
+    /// `docker -H <this engine>`.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.args(["-H", &self.host]);
+        c
+    }
+
+    /// Runs `docker ARGS` to success; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd().args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// This engine's directory (its log is `dockerd.log` there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        if let Ok(o) = self.cmd().args(["ps", "-aq"]).output() {
+            let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = self.cmd().args(["rm", "-f"]).args(&ids).output();
+            }
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Its overlay and namespace mounts, deepest first.
+        let prefix = self.dir.path().to_string_lossy().into_owned();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// A directory made a shared mount of its own (a bind onto itself), so that mounts made
+/// inside it by a container with `rshared` propagation show on the host; detached on drop.
+pub struct SharedDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl SharedDir {
+    pub fn new() -> SharedDir {
+        let dir = tempfile::Builder::new()
+            .prefix("vproc-test-shared-")
+            .tempdir()
+            .unwrap();
+        let p = dir.path();
+        nix::mount::mount(
+            Some(p),
+            p,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        nix::mount::mount(
+            None::<&str>,
+            p,
+            None::<&str>,
+            nix::mount::MsFlags::MS_SHARED | nix::mount::MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .unwrap();
+        SharedDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}

@@ -198,7 +198,10 @@ pub fn join_host_cgroup_namespace() -> Result<(), Error> {
     } else {
         "/proc/1/ns/cgroup"
     };
-    let host = ino(host_path).map_err(Error::sys("reading the host's cgroup namespace"))?;
+    let host = ino(host_path).map_err(|e| Error::Sys {
+        what: "vproc serve cannot read the host's cgroup namespace (it needs CAP_SYS_PTRACE to read another process's namespaces: run it privileged)",
+        source: e,
+    })?;
     if own == host {
         return Ok(());
     }
@@ -706,7 +709,35 @@ impl Supervisor {
             return Ok(());
         }
         status::remove_all(&self.opts.mountpoint);
-        mount::detach(&self.opts.mountpoint).map_err(Error::sys("unmounting"))
+        let devices = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|mi| vproc_mount::devices::current(&mi, &self.opts.mountpoint))
+            .unwrap_or_default();
+        mount::detach(&self.opts.mountpoint).map_err(Error::sys("unmounting"))?;
+        self.release_host_mounts(&devices);
+        Ok(())
+    }
+
+    /// Detaches the host namespace's copies of this daemon's mounts too, where they are not
+    /// this namespace's own (see [`mount::release_in_host_namespace`]), in a process of its
+    /// own: `vproc release-mounts`.
+    fn release_host_mounts(&self, devices: &[String]) {
+        let own = std::fs::read_link("/proc/self/ns/mnt").ok();
+        let host = ["/proc/2/ns/mnt", "/proc/1/ns/mnt"]
+            .iter()
+            .find_map(|p| std::fs::read_link(p).ok());
+        if devices.is_empty() || own.is_none() || own == host {
+            return;
+        }
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg("release-mounts");
+        for d in devices {
+            cmd.args(["--device", d]);
+        }
+        match cmd.status() {
+            Ok(st) if st.success() => {}
+            Ok(st) => tracing::warn!(status = %st, "releasing the host's copies of the mounts"),
+            Err(e) => tracing::warn!(error = %e, "releasing the host's copies of the mounts"),
+        }
     }
 
     fn write_status(&self) {

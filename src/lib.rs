@@ -4,7 +4,7 @@
 //! [`cgroup`] finds a caller's container and reads its limits and usage, [`host`] reads the
 //! host's own files as raw bytes, [`views`] turns both into the bytes a container should read,
 //! [`compose`] does that for one container with caches and state, and [`fs`] serves the result
-//! over FUSE. [`runtime`] is `vproc run`. The views never touch the filesystem, so each is
+//! over FUSE. [`runtime`] is `vproc run`; [`webhook`] is the Kubernetes admission webhook. The views never touch the filesystem, so each is
 //! tested on fixtures.
 #![warn(missing_docs)]
 // The habits the code keeps, held by the compiler: unsafe only in the modules that allow it
@@ -26,3 +26,4 @@ pub mod host;
 pub mod kernel;
 pub mod runtime;
 pub mod views;
+pub mod webhook;

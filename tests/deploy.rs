@@ -43,8 +43,10 @@ fn kubernetes_manifests_match_the_schema() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     assert!(files.len() >= 3);
+    let version = format!("--version={}", env!("CARGO_PKG_VERSION"));
     let out = Command::new("python3")
         .arg(root().join("tests/k8s/validate.py"))
+        .arg(&version)
         .args(&files)
         .output()
         .unwrap();
@@ -62,11 +64,18 @@ fn kubernetes_manifests_match_the_schema() {
     std::fs::write(
         &bad,
         ds.replace("hostPID: true", "hostPID: true\n      hostPIDs: true")
-            .replace("mountPropagation: Bidirectional", "mountPropagation: 7"),
+            .replace("mountPropagation: Bidirectional", "mountPropagation: 7")
+            .replace(
+                "limits: {cpu: 500m, memory: 128Mi}",
+                "limits: {memory: 256Mi}",
+            )
+            .replace("vproc:0.1.0", "vproc:latest")
+            .replace("maxUnavailable: 0", "maxUnavailable: 1"),
     )
     .unwrap();
     let out = Command::new("python3")
         .arg(root().join("tests/k8s/validate.py"))
+        .arg(&version)
         .arg(&bad)
         .output()
         .unwrap();
@@ -77,6 +86,13 @@ fn kubernetes_manifests_match_the_schema() {
         "{text}"
     );
     assert!(text.contains("mountPropagation: expected str"), "{text}");
+    for what in [
+        "vproc: requests equal to limits (Guaranteed QoS)",
+        "the image pinned to",
+        "maxUnavailable 0",
+    ] {
+        assert!(text.contains(what), "{what}: {text}");
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("compose", &["kernel", "cgroup", "host", "views"]),
     ("fs", &["kernel", "cgroup", "compose", "views"]),
     ("runtime", &["kernel", "cgroup"]),
+    ("webhook", &[]),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -21,6 +21,7 @@
 
 pub mod devices;
 mod error;
+pub mod kube;
 mod ns;
 pub mod oci_hook;
 pub mod print;

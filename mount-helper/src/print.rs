@@ -1,6 +1,7 @@
 //! The lines a user pastes into a runtime config to bind the views: docker/podman `-v` flags,
 //! OCI `mounts` JSON, Kubernetes `volumes`/`volumeMounts` YAML.
 
+use crate::kube::volume_name;
 use crate::views::VIEWS;
 use std::fmt::Write;
 use std::path::Path;
@@ -64,11 +65,6 @@ pub fn render(format: Format, source: &Path) -> String {
         }
     }
     out
-}
-
-/// `proc/meminfo` -> `vproc-proc-meminfo` (a valid DNS label).
-fn volume_name(rel: &str) -> String {
-    format!("vproc-{}", rel.replace('/', "-"))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod serve;
 mod show;
 mod status;
 mod upgrade;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ enum Command {
     Ps,
     /// Remove what containers whose `vproc run` was killed left behind (cgroups, directories).
     Gc,
+    /// Serve the Kubernetes admission webhook that adds the views to pods that ask for them.
+    Webhook(webhook::WebhookArgs),
 }
 
 impl Args {
@@ -97,6 +100,7 @@ impl Args {
             Command::Exec(a) => exec::run(a),
             Command::Ps => ps::ps(),
             Command::Gc => ps::gc(),
+            Command::Webhook(a) => webhook::run(a),
         }
     }
 }

@@ -170,6 +170,34 @@ fn status_and_metrics_show_the_containers_served_through_upgrade_and_crash() {
     // The status names cgroups: TCP does not serve it.
     assert!(http_get(&addr, "/status").starts_with("HTTP/1.0 404"));
     assert!(http_get(&addr, "/healthz").ends_with("ok\n"));
+    // Every metric the shipped dashboard and docs/operations.md query exists on the page.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana/vproc.json"
+    ))
+    .unwrap();
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/operations.md"
+    ))
+    .unwrap();
+    for text in [&dashboard, &docs] {
+        let mut rest = text.as_str();
+        let mut seen = 0;
+        while let Some(i) = rest.find("vproc_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + name.len()..];
+            seen += 1;
+            assert!(
+                m.iter().any(|l| l.starts_with(&name)),
+                "{name} is queried but not exported"
+            );
+        }
+        assert!(seen >= 8);
+    }
     // The same metrics on the socket.
     assert!(
         vproc(&["status", &mnt, "--metrics"]).contains("vproc_reads_total{view=\"proc/meminfo\"}")

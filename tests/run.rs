@@ -715,6 +715,63 @@ fn entering_readers_see_the_containers_age_and_leave_pid_1_alone() {
     c.term();
 }
 
+/// `ps` elapsed times: uptime (the container's age) minus each process's start time. In the
+/// container's time namespace both count from its start; without it (`--no-time-ns`) start
+/// times are the host's and the difference wraps. Processes entering with `vproc exec` join
+/// the same clock.
+#[test]
+fn ps_elapsed_times_are_the_containers() {
+    require_real_cgroups!();
+    let etimes = |out: &[u8]| -> Vec<u64> {
+        String::from_utf8_lossy(out)
+            .split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let o = vproc_run(&["--", "sh", "-c", "sleep 2; ps -o etimes= -p 1,2; uptime"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut lines = text.lines();
+    let e = etimes(format!("{} {}", lines.next().unwrap(), lines.next().unwrap()).as_bytes());
+    assert!(e.iter().all(|&t| (1..30).contains(&t)), "{text}");
+    // procps `uptime`: " 12:00:02 up 0 min, ..." (the host's would be hours or days).
+    assert!(text.contains("up 0 min"), "{text}");
+    // `ps` lists itself, started an instant ago: its elapsed time never wraps (the uptime view
+    // is never older than a process that reads it).
+    let o = vproc_run(&["--", "sh", "-c", "for i in $(seq 30); do ps -eo etimes=; done"])
+        .output()
+        .unwrap();
+    let all = etimes(&o.stdout);
+    assert!(all.len() >= 60, "{all:?}");
+    assert!(all.iter().all(|&t| t < 30), "{all:?}");
+    let o = vproc_run(&["--no-time-ns", "--", "sh", "-c", "sleep 1; ps -o etimes= -p 1"])
+        .output()
+        .unwrap();
+    let e = etimes(&o.stdout);
+    assert!(e[0] > 1_000_000_000, "without the time namespace it wraps: {e:?}");
+    // vproc exec joins the container's clock.
+    let n = name("etime");
+    let mut c = Running(
+        vproc_run_named(&n, &["--", "sleep", "60"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the container", || {
+        let ps = String::from_utf8_lossy(&vproc(&["ps"]).stdout).into_owned();
+        ps.lines()
+            .any(|l| l.starts_with(&n) && l.contains("sleep"))
+            .then_some(())
+    });
+    let o = vproc(&["exec", &n, "--", "ps", "-o", "etimes=", "-p", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = etimes(&o.stdout);
+    assert!(e[0] < 30, "exec'd ps saw {e:?}");
+    c.term();
+}
+
 /// `vproc run` killed outright at several points of its life: the container and its embedded
 /// view server die with it, nothing stays mounted, and what is left (its cgroups, its record)
 /// is removed by `vproc gc` (and by the next `vproc run`).

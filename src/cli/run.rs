@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// Run without views (the container reads the kernel's files).
     #[arg(long)]
     no_views: bool,
+    /// Keep the host's clock: no time namespace (by default the command's boot clock starts
+    /// with the container, so `ps` elapsed times and `uptime` agree with the views).
+    #[arg(long)]
+    no_time_ns: bool,
     /// When `vproc run` serves the views itself: how long values are reused, in milliseconds
     /// (as `vproc serve --cache-ms`).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -198,6 +202,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         workdir: a.workdir,
         user: a.user.as_deref().map(parse_user).transpose()?,
         views: Views::None,
+        time_ns: !a.no_time_ns,
         pid_file: a.pid_file,
     };
     // The views: a running daemon's (--views, or at the default mountpoint), or a server of

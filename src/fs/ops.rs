@@ -345,14 +345,16 @@ impl TreeOps {
         }
     }
 
-    /// Renders a container's file; whether the rendering is volatile (the container is still
-    /// starting).
+    /// Renders a container's file; whether the rendering is volatile (never reused: the uptime,
+    /// and every file of a container that is still starting).
     fn render_slot(&self, slot: u64, view: ViewId, out: &mut Vec<u8>) -> bool {
         let started = std::time::Instant::now();
         let c = self.container_of(slot);
         self.composer.compose(view, c.as_ref(), out);
         self.stats.rendered(view, started.elapsed());
-        c.is_some_and(|c| self.composer.is_starting(&c))
+        // The uptime is never reused: a process that started after a reused rendering would
+        // find itself started after "now", and `ps` would show it a wrapped elapsed time.
+        view == ViewId::Uptime || c.is_some_and(|c| self.composer.is_starting(&c))
     }
 
     /// How long the kernel may keep a rendering's attributes (and so its pages).

@@ -65,7 +65,37 @@ fn setup(ctx: &InitContext<'_>) -> Result<(), Error> {
     if !ctx.cfg.net_host {
         sys::loopback_up().map_err(|e| Error::io("bringing up", "lo", e))?;
     }
+    if ctx.cfg.time_ns {
+        enter_time_namespace()?;
+    }
     Ok(())
+}
+
+/// Puts the command (this init's children) in a time namespace whose boot clock starts when
+/// this init did: `/proc/uptime`, `sysinfo` and every process's start time then count from
+/// the container's start, so `ps` elapsed times (uptime minus start time) are right instead of
+/// wrapping, and agree with the uptime view (computed from the same start). The init itself
+/// stays in the host's time namespace (unshare applies to children); kernels without time
+/// namespaces (before 5.6) get a warning and the host's clock.
+fn enter_time_namespace() -> Result<(), Error> {
+    let flag = nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+    if let Err(e) = nix::sched::unshare(flag) {
+        eprintln!("vproc: no time namespace ({e}): `ps` elapsed times will be off");
+        return Ok(());
+    }
+    let ticks = crate::kernel::pid::start_ticks(std::path::Path::new("/proc/self"))
+        .map_err(|e| Error::io("reading", "/proc/self/stat", std::io::Error::other(e.to_string())))?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(100);
+    let start_ns = i128::from(ticks) * 1_000_000_000 / i128::from(hz);
+    let offset = -start_ns;
+    let (secs, nsecs) = (offset.div_euclid(1_000_000_000), offset.rem_euclid(1_000_000_000));
+    std::fs::write("/proc/self/timens_offsets", format!("boottime {secs} {nsecs}\n"))
+        .map_err(|e| Error::io("writing", "/proc/self/timens_offsets", e))
 }
 
 fn supervise(ctx: &InitContext<'_>) -> isize {

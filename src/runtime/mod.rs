@@ -90,6 +90,8 @@ pub struct RunConfig {
     pub views: Views,
     /// Write the container init's host pid here.
     pub pid_file: Option<PathBuf>,
+    /// Run the command in a time namespace whose boot clock starts with the container.
+    pub time_ns: bool,
 }
 
 /// Why a container could not be run.

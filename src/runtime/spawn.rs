@@ -263,6 +263,11 @@ pub fn exec(target: &str, command: &[String]) -> Result<i32, Error> {
         ("uts", CloneFlags::CLONE_NEWUTS),
         ("net", CloneFlags::CLONE_NEWNET),
         ("pid", CloneFlags::CLONE_NEWPID),
+        // The command's, which the init made for its children.
+        (
+            "time_for_children",
+            CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+        ),
         ("mnt", CloneFlags::CLONE_NEWNS),
     ];
     let files: Vec<(std::fs::File, CloneFlags)> = namespaces

@@ -68,7 +68,14 @@ fn renderers(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let t = views::stat::cpu_times(&view, &usage, &clock);
-            views::stat::render(black_box(&stat), &view, Some(&t), None, &mut out);
+            views::stat::render(
+                black_box(&stat),
+                &view,
+                Some(&t),
+                None,
+                &views::stat::Scale::HOST,
+                &mut out,
+            );
         })
     });
     c.bench_function("render/cpuinfo", |b| {

@@ -87,7 +87,7 @@ pub fn views(data: &[u8]) {
     let set = CpuSet::parse(b"0-1").unwrap_or_default();
     views::cpuinfo::render(data, &set, &mut out);
     let v = views::CpuView::new(&set, &CpuSnapshot::default());
-    views::stat::render(data, &v, None, None, &mut out);
+    views::stat::render(data, &v, None, None, &views::stat::Scale::HOST, &mut out);
     views::diskstats::render(data, Some(&IoSnapshot::default()), &mut out);
     views::swaps::render(data, None, &mut out);
 }

@@ -32,6 +32,7 @@ prop_compose! {
                 file_mapped: a[5], file_dirty: a[6], file_writeback: a[7], anon_thp: a[8],
                 active_anon: b[0], inactive_anon: b[1], active_file: b[2], inactive_file: b[3],
                 unevictable: b[4], slab: b[5], slab_reclaimable: b[6], slab_unreclaimable: b[7],
+                events: Default::default(),
             },
         }
     }
@@ -89,7 +90,7 @@ proptest! {
         let clock = Clock { host_uptime_cs: up, container_start_cs: start, user_hz: 100 };
         let times = views::stat::cpu_times(&v, &usage, &clock);
         let mut out = Vec::new();
-        views::stat::render(HOST_STAT, &v, Some(&times), None, &mut out);
+        views::stat::render(HOST_STAT, &v, Some(&times), None, &views::stat::Scale::HOST, &mut out);
         let s = String::from_utf8(out).unwrap();
         let parse = |l: &str| -> Vec<u64> { l.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect() };
         let agg = parse(s.lines().next().unwrap());
@@ -110,7 +111,7 @@ proptest! {
         let set = CpuSet::parse(b"0-1").unwrap();
         views::cpuinfo::render(&host, &set, &mut out);
         let v = CpuView::new(&set, &CpuSnapshot::default());
-        views::stat::render(&host, &v, None, None, &mut out);
+        views::stat::render(&host, &v, None, None, &views::stat::Scale::HOST, &mut out);
         views::diskstats::render(&host, Some(&Default::default()), &mut out);
         views::swaps::render(&host, None, &mut out);
     }

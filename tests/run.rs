@@ -715,6 +715,77 @@ fn entering_readers_see_the_containers_age_and_leave_pid_1_alone() {
     c.term();
 }
 
+/// What glibc, Python and lscpu count as the machine's CPUs, and the host-wide counters of
+/// /proc/stat and /proc/vmstat, inside a container of half a CPU (of one) with 256 MiB.
+#[test]
+fn cpu_counts_and_stat_counters_are_the_containers() {
+    require_real_cgroups!();
+    let script = "getconf _NPROCESSORS_CONF; \
+        python3 -c 'import os; print(os.sysconf(\"SC_NPROCESSORS_CONF\"), os.cpu_count())'; \
+        lscpu | grep '^CPU(s):'; cat /proc/uptime; date +%s; cat /proc/stat; \
+        grep -E '^(pgfault|nr_free_pages) ' /proc/vmstat";
+    let o = vproc_run(&[
+        "--cpus",
+        "0.5",
+        "--cpuset-cpus",
+        "0",
+        "--memory",
+        "256m",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let host_stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let host_vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1", "getconf _NPROCESSORS_CONF: {text}");
+    assert_eq!(lines[1], "1 1", "Python: {text}");
+    assert_eq!(
+        lines[2].split_whitespace().last(),
+        Some("1"),
+        "lscpu: {text}"
+    );
+    let uptime = common::first_number(lines[3]);
+    let now: f64 = lines[4].parse().unwrap();
+    let field = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Booted when the container started: btime + uptime is now.
+    let btime = field(&text, "btime") as f64;
+    assert!(
+        (btime + uptime - now).abs() <= 2.0,
+        "btime {btime} uptime {uptime} now {now}"
+    );
+    // Its pid namespace's forks, not the host's.
+    assert!(field(&text, "processes") < 100, "{text}");
+    // Interrupts and context switches: at most the host's times its share of the CPUs
+    // (half a CPU of the host's).
+    let host_cpus = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .map(|s| {
+            vproc::cgroup::CpuSet::parse(s.trim().as_bytes())
+                .unwrap()
+                .len()
+        })
+        .unwrap() as u64;
+    for key in ["intr", "ctxt"] {
+        let (c, h) = (field(&text, key), field(&host_stat, key));
+        assert!(c <= h / (2 * host_cpus) + 1, "{key}: {c} of the host's {h}");
+    }
+    // Its own page faults and free memory.
+    assert!(field(&text, "pgfault") < field(&host_vmstat, "pgfault"));
+    assert!(field(&text, "nr_free_pages") <= (256 << 20) / 4096);
+}
+
 /// `ps` elapsed times: uptime (the container's age) minus each process's start time. In the
 /// container's time namespace both count from its start; without it (`--no-time-ns`) start
 /// times are the host's and the difference wraps. Processes entering with `vproc exec` join
@@ -740,17 +811,31 @@ fn ps_elapsed_times_are_the_containers() {
     assert!(text.contains("up 0 min"), "{text}");
     // `ps` lists itself, started an instant ago: its elapsed time never wraps (the uptime view
     // is never older than a process that reads it).
-    let o = vproc_run(&["--", "sh", "-c", "for i in $(seq 30); do ps -eo etimes=; done"])
-        .output()
-        .unwrap();
+    let o = vproc_run(&[
+        "--",
+        "sh",
+        "-c",
+        "for i in $(seq 30); do ps -eo etimes=; done",
+    ])
+    .output()
+    .unwrap();
     let all = etimes(&o.stdout);
     assert!(all.len() >= 60, "{all:?}");
     assert!(all.iter().all(|&t| t < 30), "{all:?}");
-    let o = vproc_run(&["--no-time-ns", "--", "sh", "-c", "sleep 1; ps -o etimes= -p 1"])
-        .output()
-        .unwrap();
+    let o = vproc_run(&[
+        "--no-time-ns",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1; ps -o etimes= -p 1",
+    ])
+    .output()
+    .unwrap();
     let e = etimes(&o.stdout);
-    assert!(e[0] > 1_000_000_000, "without the time namespace it wraps: {e:?}");
+    assert!(
+        e[0] > 1_000_000_000,
+        "without the time namespace it wraps: {e:?}"
+    );
     // vproc exec joins the container's clock.
     let n = name("etime");
     let mut c = Running(

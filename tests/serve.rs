@@ -279,10 +279,14 @@ fn tree_is_read_only_and_listed_once() {
             "meminfo",
             "stat",
             "swaps",
-            "uptime"
+            "uptime",
+            "vmstat"
         ]
     );
-    assert_eq!(names("sys/devices/system/cpu"), ["online"]);
+    assert_eq!(
+        names("sys/devices/system/cpu"),
+        ["online", "possible", "present"]
+    );
     let ls = Command::new("ls")
         .arg("-a")
         .arg(d.path("proc"))
@@ -360,7 +364,7 @@ fn tree_is_read_only_and_listed_once() {
         Some(libc::ENOENT)
     );
     assert_eq!(
-        std::fs::read(d.path("sys/devices/system/cpu/possible"))
+        std::fs::read(d.path("sys/devices/system/cpu/kernel_max"))
             .unwrap_err()
             .raw_os_error(),
         Some(libc::ENOENT)

@@ -176,11 +176,8 @@ fn status_and_metrics_show_the_containers_served_through_upgrade_and_crash() {
         "/deploy/grafana/vproc.json"
     ))
     .unwrap();
-    let docs = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/operations.md"
-    ))
-    .unwrap();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
     for text in [&dashboard, &docs] {
         let mut rest = text.as_str();
         let mut seen = 0;

@@ -77,7 +77,8 @@ mod tests {
         assert!(d.starts_with("-v /var/lib/vproc/proc/meminfo:/proc/meminfo:ro \\\n"));
         assert_eq!(d.lines().count(), VIEWS.len());
         let o = render(Format::Oci, Path::new("/x"));
-        assert!(o.contains("{\"destination\": \"/sys/devices/system/cpu/online\", \"type\": \"bind\", \"source\": \"/x/sys/devices/system/cpu/online\", \"options\": [\"rbind\", \"ro\"]}\n]"));
+        assert!(o.contains("{\"destination\": \"/sys/devices/system/cpu/online\", \"type\": \"bind\", \"source\": \"/x/sys/devices/system/cpu/online\", \"options\": [\"rbind\", \"ro\"]},\n"));
+        assert!(o.ends_with("{\"destination\": \"/proc/vmstat\", \"type\": \"bind\", \"source\": \"/x/proc/vmstat\", \"options\": [\"rbind\", \"ro\"]}\n]\n"));
         let k = render(Format::Kubernetes, Path::new("/var/lib/vproc"));
         assert!(k.contains("  - name: vproc-sys-devices-system-cpu-online\n    hostPath:\n      path: /var/lib/vproc/sys/devices/system/cpu/online\n      type: File\n"));
         assert!(k.contains("    mountPath: /proc/meminfo\n    readOnly: true\n"));

@@ -23,6 +23,9 @@ pub const VIEWS: &[&str] = &[
     "proc/swaps",
     "proc/diskstats",
     "sys/devices/system/cpu/online",
+    "sys/devices/system/cpu/possible",
+    "sys/devices/system/cpu/present",
+    "proc/vmstat",
 ];
 
 /// A detached copy of one view's mount, ready to be attached anywhere.

@@ -37,7 +37,7 @@ pub use membership::ProcCgroups;
 pub use read::read_snapshot;
 pub use snapshot::{
     CgroupSnapshot, ContainerDirs, CpuQuota, CpuSnapshot, CpuUsage, IoDevice, IoSnapshot,
-    MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, SwapSnapshot,
+    MemoryEvents, MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, SwapSnapshot,
 };
 
 use std::path::PathBuf;

@@ -54,6 +54,81 @@ pub struct MemoryStat {
     pub slab: Option<u64>,
     pub slab_reclaimable: Option<u64>,
     pub slab_unreclaimable: Option<u64>,
+    /// Event counters that mean the same as `/proc/vmstat`'s of the same name.
+    pub events: MemoryEvents,
+}
+
+/// `memory.stat` event counters (counts, not bytes) whose names and meaning are the same as in
+/// `/proc/vmstat` (v1 has only `total_pgfault` and `total_pgmajfault` of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct MemoryEvents {
+    pub pgfault: Option<u64>,
+    pub pgmajfault: Option<u64>,
+    pub pswpin: Option<u64>,
+    pub pswpout: Option<u64>,
+    pub workingset_refault_anon: Option<u64>,
+    pub workingset_refault_file: Option<u64>,
+    pub workingset_activate_anon: Option<u64>,
+    pub workingset_activate_file: Option<u64>,
+    pub workingset_restore_anon: Option<u64>,
+    pub workingset_restore_file: Option<u64>,
+    pub pgactivate: Option<u64>,
+    pub pgdeactivate: Option<u64>,
+    pub pglazyfree: Option<u64>,
+    pub pglazyfreed: Option<u64>,
+    pub thp_fault_alloc: Option<u64>,
+    pub thp_collapse_alloc: Option<u64>,
+}
+
+impl MemoryEvents {
+    /// The counter `/proc/vmstat` calls `name`, if the cgroup has it.
+    pub fn get(&self, name: &[u8]) -> Option<u64> {
+        match name {
+            b"pgfault" => self.pgfault,
+            b"pgmajfault" => self.pgmajfault,
+            b"pswpin" => self.pswpin,
+            b"pswpout" => self.pswpout,
+            b"workingset_refault_anon" => self.workingset_refault_anon,
+            b"workingset_refault_file" => self.workingset_refault_file,
+            b"workingset_activate_anon" => self.workingset_activate_anon,
+            b"workingset_activate_file" => self.workingset_activate_file,
+            b"workingset_restore_anon" => self.workingset_restore_anon,
+            b"workingset_restore_file" => self.workingset_restore_file,
+            b"pgactivate" => self.pgactivate,
+            b"pgdeactivate" => self.pgdeactivate,
+            b"pglazyfree" => self.pglazyfree,
+            b"pglazyfreed" => self.pglazyfreed,
+            b"thp_fault_alloc" => self.thp_fault_alloc,
+            b"thp_collapse_alloc" => self.thp_collapse_alloc,
+            _ => None,
+        }
+    }
+
+    /// Sets the counter `memory.stat` (v2) calls `name`; false for any other name.
+    pub fn set(&mut self, name: &[u8], v: u64) -> bool {
+        let slot = match name {
+            b"pgfault" => &mut self.pgfault,
+            b"pgmajfault" => &mut self.pgmajfault,
+            b"pswpin" => &mut self.pswpin,
+            b"pswpout" => &mut self.pswpout,
+            b"workingset_refault_anon" => &mut self.workingset_refault_anon,
+            b"workingset_refault_file" => &mut self.workingset_refault_file,
+            b"workingset_activate_anon" => &mut self.workingset_activate_anon,
+            b"workingset_activate_file" => &mut self.workingset_activate_file,
+            b"workingset_restore_anon" => &mut self.workingset_restore_anon,
+            b"workingset_restore_file" => &mut self.workingset_restore_file,
+            b"pgactivate" => &mut self.pgactivate,
+            b"pgdeactivate" => &mut self.pgdeactivate,
+            b"pglazyfree" => &mut self.pglazyfree,
+            b"pglazyfreed" => &mut self.pglazyfreed,
+            b"thp_fault_alloc" => &mut self.thp_fault_alloc,
+            b"thp_collapse_alloc" => &mut self.thp_collapse_alloc,
+            _ => return false,
+        };
+        *slot = Some(v);
+        true
+    }
 }
 
 /// A CFS bandwidth limit: `quota_us` of CPU time per `period_us`.

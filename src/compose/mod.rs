@@ -38,8 +38,13 @@ fn parts(view: ViewId) -> Parts {
             memory: true,
             ..none
         },
-        ViewId::Cpuinfo | ViewId::CpuOnline => Parts {
+        ViewId::Cpuinfo | ViewId::CpuOnline | ViewId::CpuPossible | ViewId::CpuPresent => Parts {
             cpu_limits: true,
+            ..none
+        },
+        ViewId::Vmstat => Parts {
+            memory: true,
+            io: true,
             ..none
         },
         ViewId::Stat | ViewId::Uptime => Parts {
@@ -75,6 +80,8 @@ pub struct Composer {
     resolver: Resolver,
     host: HostRoots,
     clk_tck: u64,
+    /// The host's page size, for the page counts of vmstat.
+    page_size: u64,
     ttl: Duration,
     fixed_uptime_cs: Option<u64>,
     host_files: TtlCache<HostFile, HostBytes>,
@@ -102,10 +109,17 @@ impl Composer {
             .and_then(|v| u64::try_from(v).ok())
             .filter(|&v| v > 0)
             .unwrap_or(100);
+        let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|v| u64::try_from(v).ok())
+            .filter(|&v| v > 0)
+            .unwrap_or(4096);
         Self {
             resolver,
             host,
             clk_tck,
+            page_size,
             ttl: Duration::ZERO,
             fixed_uptime_cs: None,
             host_files: TtlCache::new(Duration::ZERO),
@@ -192,26 +206,52 @@ impl Composer {
                 let v = self.cpu_view(&snap);
                 views::cpuinfo::render(&self.host_file(HostFile::Cpuinfo), &v.visible, out);
             }
-            ViewId::CpuOnline => views::online::render(&self.cpu_view(&snap).visible, out),
+            // glibc counts `possible` for sysconf(_SC_NPROCESSORS_CONF), lscpu `present`: the
+            // container's CPUs, as `online`.
+            ViewId::CpuOnline | ViewId::CpuPossible | ViewId::CpuPresent => {
+                views::online::render(&self.cpu_view(&snap).visible, out)
+            }
+            ViewId::Vmstat => views::vmstat::render(
+                &self.host_file(HostFile::Vmstat),
+                snap.memory.as_ref(),
+                snap.io.as_ref(),
+                self.page_size,
+                out,
+            ),
             ViewId::Stat => {
                 let v = self.cpu_view(&snap);
                 let clock = self.clock(start_cs);
                 let mut procs = None;
+                let mut last_pid = None;
                 let times = snap.cpu.usage.as_ref().map(|u| {
                     let mut t = views::stat::cpu_times(&v, u, &clock);
                     if let Some(key) = c.and_then(state_key) {
                         self.with_state(&key, |s| {
                             s.stat.apply(&mut t);
                             procs = s.load.procs();
+                            last_pid = Some(s.load.avg.last_pid).filter(|&p| p > 0);
                         });
                     }
                     t
                 });
+                let host_cpus = self.host_online().len().max(1) as u64;
+                let (num, den) = v.capacity;
+                let scale = match c {
+                    None => views::stat::Scale::HOST,
+                    Some(_) => views::stat::Scale {
+                        share: (num, den.saturating_mul(host_cpus)),
+                        host_uptime_cs: clock.host_uptime_cs,
+                        start_cs,
+                        // Forks of the container's own pid namespace only.
+                        last_pid: last_pid.filter(|_| start_cs.is_some()),
+                    },
+                };
                 views::stat::render(
                     &self.host_file(HostFile::Stat),
                     &v,
                     times.as_deref(),
                     procs,
+                    &scale,
                     out,
                 );
             }
@@ -276,9 +316,12 @@ impl Composer {
         })
     }
 
+    fn host_online(&self) -> CpuSet {
+        CpuSet::parse(&self.host_file(HostFile::CpuOnline)).unwrap_or_default()
+    }
+
     fn cpu_view(&self, snap: &CgroupSnapshot) -> CpuView {
-        let online = CpuSet::parse(&self.host_file(HostFile::CpuOnline)).unwrap_or_default();
-        CpuView::new(&online, &snap.cpu)
+        CpuView::new(&self.host_online(), &snap.cpu)
     }
 
     fn clock(&self, container_start_cs: Option<u64>) -> Clock {

@@ -67,6 +67,9 @@ pub fn reader_ino(view: ViewId) -> u64 {
         ViewId::Swaps => 15,
         ViewId::Uptime => 16,
         ViewId::CpuOnline => 17,
+        ViewId::CpuPossible => 32,
+        ViewId::CpuPresent => 33,
+        ViewId::Vmstat => 34,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The host's own files, read as raw bytes: the views rewrite values in the host's text rather
 //! than regenerating it, so line order and unknown keys survive.
 //!
-//! Owns every read of `/proc/{meminfo,stat,cpuinfo,loadavg,swaps,diskstats}` and
+//! Owns every read of `/proc/{meminfo,stat,cpuinfo,loadavg,swaps,diskstats,vmstat}` and
 //! `/sys/devices/system/cpu/{online,possible,present}`, and the small parsers that pick values
 //! out of them. Both roots are injectable for tests.
 #![forbid(unsafe_code)]
@@ -25,11 +25,12 @@ pub enum HostFile {
     CpuOnline,
     CpuPossible,
     CpuPresent,
+    Vmstat,
 }
 
 impl HostFile {
     /// Every host file.
-    pub const ALL: [HostFile; 9] = [
+    pub const ALL: [HostFile; 10] = [
         HostFile::Meminfo,
         HostFile::Stat,
         HostFile::Cpuinfo,
@@ -39,6 +40,7 @@ impl HostFile {
         HostFile::CpuOnline,
         HostFile::CpuPossible,
         HostFile::CpuPresent,
+        HostFile::Vmstat,
     ];
 
     fn path_in(self, roots: &HostRoots) -> PathBuf {
@@ -52,6 +54,7 @@ impl HostFile {
             HostFile::CpuOnline => (&roots.sys, "devices/system/cpu/online"),
             HostFile::CpuPossible => (&roots.sys, "devices/system/cpu/possible"),
             HostFile::CpuPresent => (&roots.sys, "devices/system/cpu/present"),
+            HostFile::Vmstat => (&roots.proc, "vmstat"),
         };
         root.join(rel)
     }

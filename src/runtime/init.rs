@@ -83,8 +83,14 @@ fn enter_time_namespace() -> Result<(), Error> {
         eprintln!("vproc: no time namespace ({e}): `ps` elapsed times will be off");
         return Ok(());
     }
-    let ticks = crate::kernel::pid::start_ticks(std::path::Path::new("/proc/self"))
-        .map_err(|e| Error::io("reading", "/proc/self/stat", std::io::Error::other(e.to_string())))?;
+    let ticks =
+        crate::kernel::pid::start_ticks(std::path::Path::new("/proc/self")).map_err(|e| {
+            Error::io(
+                "reading",
+                "/proc/self/stat",
+                std::io::Error::other(e.to_string()),
+            )
+        })?;
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
@@ -93,9 +99,15 @@ fn enter_time_namespace() -> Result<(), Error> {
         .unwrap_or(100);
     let start_ns = i128::from(ticks) * 1_000_000_000 / i128::from(hz);
     let offset = -start_ns;
-    let (secs, nsecs) = (offset.div_euclid(1_000_000_000), offset.rem_euclid(1_000_000_000));
-    std::fs::write("/proc/self/timens_offsets", format!("boottime {secs} {nsecs}\n"))
-        .map_err(|e| Error::io("writing", "/proc/self/timens_offsets", e))
+    let (secs, nsecs) = (
+        offset.div_euclid(1_000_000_000),
+        offset.rem_euclid(1_000_000_000),
+    );
+    std::fs::write(
+        "/proc/self/timens_offsets",
+        format!("boottime {secs} {nsecs}\n"),
+    )
+    .map_err(|e| Error::io("writing", "/proc/self/timens_offsets", e))
 }
 
 fn supervise(ctx: &InitContext<'_>) -> isize {

@@ -16,6 +16,7 @@ pub mod online;
 pub mod stat;
 pub mod swaps;
 pub mod uptime;
+pub mod vmstat;
 
 pub use cpus::CpuView;
 
@@ -39,11 +40,18 @@ pub enum ViewId {
     Diskstats,
     /// `sys/devices/system/cpu/online`
     CpuOnline,
+    /// `sys/devices/system/cpu/possible` (glibc's `get_nprocs_conf`, `_SC_NPROCESSORS_CONF`)
+    CpuPossible,
+    /// `sys/devices/system/cpu/present`
+    CpuPresent,
+    /// `proc/vmstat`
+    Vmstat,
 }
 
 impl ViewId {
     /// Every view, in the order directories list them.
-    pub const ALL: [ViewId; 8] = [
+    /// Node ids derive from the position: new views go at the end.
+    pub const ALL: [ViewId; 11] = [
         ViewId::Meminfo,
         ViewId::Cpuinfo,
         ViewId::Stat,
@@ -52,6 +60,9 @@ impl ViewId {
         ViewId::Swaps,
         ViewId::Diskstats,
         ViewId::CpuOnline,
+        ViewId::CpuPossible,
+        ViewId::CpuPresent,
+        ViewId::Vmstat,
     ];
 
     /// Path under a views tree, and under a container's root.
@@ -65,6 +76,9 @@ impl ViewId {
             ViewId::Swaps => "proc/swaps",
             ViewId::Diskstats => "proc/diskstats",
             ViewId::CpuOnline => "sys/devices/system/cpu/online",
+            ViewId::CpuPossible => "sys/devices/system/cpu/possible",
+            ViewId::CpuPresent => "sys/devices/system/cpu/present",
+            ViewId::Vmstat => "proc/vmstat",
         }
     }
 

@@ -1,6 +1,13 @@
 //! Renders `/proc/stat`: an aggregate `cpu ` line and one `cpuN` line per visible CPU (real
-//! ids), from the container's CPU usage; every other line from the host, except
-//! `procs_running`/`procs_blocked`, which come from the container when known.
+//! ids), from the container's CPU usage; `procs_running`/`procs_blocked` from the container's
+//! tasks when known; `btime` moved to the container's start, so that `btime + uptime` is now;
+//! `processes` the forks of the container's pid namespace (its last pid) when known. The
+//! kernel keeps no per-cgroup count of interrupts, context switches or softirqs, so `intr`,
+//! `ctxt`, `softirq` (and `processes` otherwise) are the host's, scaled: by the container's
+//! share of the host's CPUs (its capacity over the host's online CPUs), and by the part of
+//! the host's uptime the container has lived. Rates from them (`vmstat`'s first row: count
+//! over uptime) are the host's average rate times that share, and they only grow while the
+//! limits stay. See docs/views.md.
 //!
 //! Per CPU: user and system are the container's time on that CPU plus an even share of time it
 //! spent on CPUs it is not shown (v2 gives no per-CPU split, so all of it is shared evenly).
@@ -36,6 +43,39 @@ pub struct ProcCounts {
     pub running: u64,
     /// Tasks in uninterruptible sleep.
     pub blocked: u64,
+}
+
+/// What the host-wide counter lines are scaled by, and where `btime` moves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// The container's share of the host's CPUs, `num / den`.
+    pub share: (u64, u64),
+    /// Hundredths of a second since the host booted.
+    pub host_uptime_cs: u64,
+    /// When the container started, in hundredths of a second since boot (`None`: the host's
+    /// pid namespace, whose counters count from boot).
+    pub start_cs: Option<u64>,
+    /// The last pid of the container's pid namespace (its forks), when known.
+    pub last_pid: Option<u64>,
+}
+
+impl Scale {
+    /// No scaling: the host's own counters.
+    pub const HOST: Scale = Scale {
+        share: (1, 1),
+        host_uptime_cs: 1,
+        start_cs: None,
+        last_pid: None,
+    };
+
+    fn apply(&self, v: u64) -> u64 {
+        let (num, den) = self.share;
+        let lived = self
+            .host_uptime_cs
+            .saturating_sub(self.start_cs.unwrap_or(0));
+        let v = mul_div(v, num, den.max(1));
+        mul_div(v, lived, self.host_uptime_cs.max(1))
+    }
 }
 
 /// Computes the per-CPU counters of the visible CPUs.
@@ -119,6 +159,7 @@ pub fn render(
     view: &CpuView,
     times: Option<&[CpuTimes]>,
     procs: Option<ProcCounts>,
+    scale: &Scale,
     out: &mut Vec<u8>,
 ) {
     let host_times;
@@ -151,6 +192,27 @@ pub fn render(
             None => match (procs, field_name(line)) {
                 (Some(p), b"procs_running") => push_named(out, b"procs_running", p.running),
                 (Some(p), b"procs_blocked") => push_named(out, b"procs_blocked", p.blocked),
+                (_, name @ (b"intr" | b"ctxt" | b"softirq")) => {
+                    out.extend_from_slice(name);
+                    for v in line[name.len()..]
+                        .split(|&b| b == b' ')
+                        .filter(|f| !f.is_empty())
+                    {
+                        out.push(b' ');
+                        push_u64(out, scale.apply(parse(v)));
+                    }
+                    out.push(b'\n');
+                }
+                (_, b"processes") => {
+                    let host = parse(&line[b"processes".len()..]);
+                    let v = scale.last_pid.unwrap_or_else(|| scale.apply(host));
+                    push_named(out, b"processes", v);
+                }
+                (_, b"btime") => {
+                    let host = parse(&line[b"btime".len()..]);
+                    let start_s = scale.start_cs.unwrap_or(0) / 100;
+                    push_named(out, b"btime", host.saturating_add(start_s));
+                }
                 _ => {
                     out.extend_from_slice(line);
                     out.push(b'\n');
@@ -170,6 +232,11 @@ fn host_cpu_times(host: &[u8], view: &CpuView) -> Vec<CpuTimes> {
             _ => None,
         })
         .collect()
+}
+
+/// A decimal field (surrounding spaces allowed); 0 when it is not one.
+fn parse(field: &[u8]) -> u64 {
+    crate::kernel::parse::parse_u64(field.trim_ascii()).unwrap_or(0)
 }
 
 fn field_name(line: &[u8]) -> &[u8] {
@@ -250,12 +317,51 @@ mod tests {
                 running: 1,
                 blocked: 0,
             }),
+            &Scale::HOST,
             &mut out,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "cpu  200 0 100 200 0 0 0 0 0 0\ncpu1 200 0 100 200 0 0 0 0 0 0\nintr 1 2\nctxt 5\nbtime 17\nprocs_running 1\nprocs_blocked 0\n"
         );
+    }
+
+    #[test]
+    fn host_counters_are_scaled_to_the_container_and_btime_moves() {
+        const HOST: &[u8] = b"cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\nintr 400000 1000 0 2000\nctxt 8000000\nbtime 1700000000\nprocesses 90000\nprocs_running 3\nprocs_blocked 0\nsoftirq 60000 20000 40000\n";
+        let v = view("0", (1, 2));
+        // Half of one CPU of a 4-CPU host (an eighth), alive for the last half of the host's
+        // 10 000 s: counters are an eighth of the host's, over the half of its life.
+        let scale = Scale {
+            share: (1, 2 * 4),
+            host_uptime_cs: 1_000_000,
+            start_cs: Some(500_000),
+            last_pid: Some(42),
+        };
+        let mut out = Vec::new();
+        render(HOST, &v, None, None, &scale, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\nintr 25000 62 0 125\n"), "{text}");
+        assert!(text.contains("\nctxt 500000\n"), "{text}");
+        assert!(text.contains("\nsoftirq 3750 1250 2500\n"), "{text}");
+        assert!(text.contains("\nprocesses 42\n"), "{text}");
+        // Booted when the container started: btime + its uptime is now.
+        assert!(text.contains("\nbtime 1700005000\n"), "{text}");
+        let mut out = Vec::new();
+        render(
+            HOST,
+            &v,
+            None,
+            None,
+            &Scale {
+                last_pid: None,
+                ..scale
+            },
+            &mut out,
+        );
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("\nprocesses 5625\n"));
     }
 
     #[test]
@@ -275,7 +381,7 @@ mod tests {
     fn fallback_and_history() {
         let v = view("1", (1, 1));
         let mut out = Vec::new();
-        render(HOST, &v, None, None, &mut out);
+        render(HOST, &v, None, None, &Scale::HOST, &mut out);
         assert!(out.starts_with(b"cpu  40 0 20 500 0 0 0 0 0 0\ncpu1 40 0 20 500"));
         assert!(String::from_utf8_lossy(&out).contains("procs_running 3\n"));
         let mut h = StatHistory::default();

@@ -59,6 +59,10 @@ fn read_swap(
 fn set_stat(s: &mut MemoryStat, key: &[u8], value: &[u8]) {
     let Ok(v) = parse_u64(value) else { return };
     let slot = match key {
+        // The only v1 events that mean what /proc/vmstat's do (total_pgpgin counts charges,
+        // not kilobytes read).
+        b"total_pgfault" => &mut s.events.pgfault,
+        b"total_pgmajfault" => &mut s.events.pgmajfault,
         b"total_cache" => &mut s.file,
         b"total_rss" => &mut s.anon,
         b"total_rss_huge" => &mut s.anon_thp,

@@ -44,6 +44,9 @@ fn read_swap(d: &CgroupDir, buf: &mut Vec<u8>) -> Result<Option<SwapSnapshot>> {
 /// (lxcfs shows Mapped, Dirty and Writeback as 0 on v2 for that reason).
 fn set_stat(s: &mut MemoryStat, key: &[u8], value: &[u8]) {
     let Ok(v) = parse_u64(value) else { return };
+    if s.events.set(key, v) {
+        return;
+    }
     let slot = match key {
         b"anon" => &mut s.anon,
         b"file" => &mut s.file,

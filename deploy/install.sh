@@ -51,10 +51,12 @@ if [ "$hooks" = 1 ]; then
   put "$tmp/vproc.json" "$destdir/usr/share/containers/oci/hooks.d/vproc.json" 644
 fi
 if [ "$systemd" = 1 ]; then
-  sed "s#/usr/local/bin/#$prefix/bin/#g" "$root/deploy/systemd/vproc.service" > "$tmp/vproc.service"
-  put "$tmp/vproc.service" "$destdir/etc/systemd/system/vproc.service" 644
-  for d in operations.md deploy.md serve.md views.md; do
+  for u in vproc.service vproc-sysinfo.service; do
+    sed "s#/usr/local/bin/#$prefix/bin/#g" "$root/deploy/systemd/$u" > "$tmp/$u"
+    put "$tmp/$u" "$destdir/etc/systemd/system/$u" 644
+  done
+  for d in operations.md deploy.md serve.md views.md sysinfo.md; do
     put "$root/docs/$d" "$destdir/usr/share/doc/vproc/$d" 644
   done
-  [ -n "$destdir" ] || echo "next: systemctl daemon-reload && systemctl enable --now vproc"
+  [ -n "$destdir" ] || echo "next: systemctl daemon-reload && systemctl enable --now vproc (and vproc-sysinfo, see docs/sysinfo.md)"
 fi

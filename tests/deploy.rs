@@ -174,6 +174,27 @@ fn install_script_puts_a_unit_that_verifies() {
     // Nothing runs after a stop: a command that looked at the mount (statfs) would wait inside
     // FUSE while systemd holds the connection (once 10 s per restart).
     assert!(!unit.contains("ExecStopPost"), "{unit}");
+    let sysinfo = std::fs::read_to_string(d.join("etc/systemd/system/vproc-sysinfo.service"))
+        .expect("vproc-sysinfo.service was not installed");
+    for key in [
+        "Type=notify",
+        "ExecStart=/opt/vproc/bin/vproc sysinfo-agent --socket /run/vproc/sysinfo.sock",
+        "FileDescriptorStorePreserve=restart",
+        "Restart=always",
+    ] {
+        assert!(sysinfo.contains(key), "the sysinfo unit must set {key}");
+    }
+    for (name, text) in [
+        ("vproc.service", &unit),
+        ("vproc-sysinfo.service", &sysinfo),
+    ] {
+        verify_staged(d, name, text, version);
+    }
+}
+
+/// The unit's Documentation= page is installed, and `systemd-analyze verify` finds nothing
+/// wrong with the unit, its commands at their staged paths.
+fn verify_staged(d: &Path, name: &str, unit: &str, version: u32) {
     let doc = unit
         .lines()
         .find_map(|l| l.strip_prefix("Documentation=file://"))
@@ -182,12 +203,11 @@ fn install_script_puts_a_unit_that_verifies() {
         d.join(doc.trim_start_matches('/')).is_file(),
         "{doc} is not installed"
     );
-    // Verified with its commands at their staged paths.
     let staged = unit.replace(
         "/opt/vproc/bin/",
         &format!("{}/opt/vproc/bin/", d.display()),
     );
-    let path = d.join("vproc.service");
+    let path = d.join(name);
     std::fs::write(&path, staged).unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
@@ -204,7 +224,7 @@ fn install_script_puts_a_unit_that_verifies() {
         .filter(|l| !l.trim().is_empty() && !l.contains("not found"))
         .filter(|l| !(version < 254 && l.contains("Unknown key 'FileDescriptorStorePreserve'")))
         .collect();
-    assert!(out.status.success() && real.is_empty(), "{msgs}");
+    assert!(out.status.success() && real.is_empty(), "{name}: {msgs}");
 }
 
 #[test]

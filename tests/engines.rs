@@ -5,7 +5,7 @@
 mod common;
 
 use common::{rootfs, Daemon, Litter, SCRIPT};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn have(tool: &str) -> bool {
@@ -324,4 +324,185 @@ fn hook_leaves_files_the_config_mounts() {
         "original\n",
         "the config's own mount is left alone"
     );
+}
+
+/// `vproc sysinfo-agent` as runc's and podman's seccomp agent: the profile from `vproc-mount
+/// seccomp` (merged into podman's default one for podman) sends the container's sysinfo(2)
+/// calls to it, and busybox `free` shows the container's memory.
+#[test]
+fn the_sysinfo_agent_answers_runc_and_podman_containers() {
+    require_real_cgroups!();
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-seccomp")
+        .tempdir()
+        .unwrap();
+    if !have("runc") || rootfs(dir.path()).is_none() {
+        common::skip("runc or busybox is not installed (apt-get install runc busybox-static)");
+        return;
+    }
+    let socket = dir.path().join("sysinfo.sock");
+    let _agent = common::Proc::spawn(
+        Command::new(common::vproc_bin())
+            .arg("sysinfo-agent")
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--log-level", "warn"]),
+    );
+    common::wait_for("the agent", || socket.exists().then_some(()));
+    let profile = |merge: Option<&str>| -> serde_json::Value {
+        let mut c = Command::new(helper());
+        c.arg("seccomp").arg("--listener").arg(&socket);
+        if let Some(m) = merge {
+            c.args(["--merge", m]);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let free = "busybox free | awk '/Mem:/{print $2, $3 < $2}'";
+
+    // runc: the OCI config's linux.seccomp.
+    let d = Daemon::start(&[]);
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let b = common::bundle("runc", &bundle, &d.mnt);
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    c["process"]["args"] = serde_json::json!(["sh", "-c", free]);
+    c["linux"]["seccomp"] = profile(None);
+    std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    let id = format!("vproc-test-seccomp-{}", std::process::id());
+    let out = Command::new("runc")
+        .args(["run", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new("runc")
+        .args(["delete", "--force", &id])
+        .output();
+    assert!(
+        out.status.success(),
+        "runc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Total the container's, and used below it (not wrapped).
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "262144 1");
+
+    // podman: its own default profile, with sysinfo merged in.
+    let default = Path::new("/usr/share/containers/seccomp.json");
+    let Some(p) = default.exists().then(|| Podman::new("seccomp")).flatten() else {
+        return;
+    };
+    let merged = dir.path().join("podman-seccomp.json");
+    std::fs::write(
+        &merged,
+        serde_json::to_vec(&profile(Some(default.to_str().unwrap()))).unwrap(),
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", merged.display());
+    // With the views too (the annotation): busybox `free` takes buff/cache from
+    // /proc/meminfo, which must be the container's as well.
+    let out = p.run(
+        &[
+            "--rm",
+            "--security-opt",
+            &opt,
+            "--annotation",
+            "io.vproc.enable=true",
+        ],
+        &["sh", "-c", "busybox free | awk '/Mem:/{print $2, $3 < $2}'"],
+    );
+    assert!(
+        out.status.success(),
+        "podman: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "262144 1");
+}
+
+/// A runc container removed on every path.
+struct RuncContainer(String);
+
+impl Drop for RuncContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .args(["delete", "--force", &self.0])
+            .output();
+    }
+}
+
+/// The agent's shipped unit, restarted and crashed under a running container: the listener
+/// comes back from the fd store, and the container's `sysinfo` calls after each are answered
+/// with its own figures (a lost listener would make them fail with ENOSYS).
+#[test]
+fn the_sysinfo_agent_restarts_under_running_containers() {
+    require_real_cgroups!();
+    let dir = tempfile::Builder::new()
+        .prefix("vproc-test-seccomp")
+        .tempdir()
+        .unwrap();
+    if !have("runc") || rootfs(dir.path()).is_none() {
+        common::skip("runc or busybox is not installed (apt-get install runc busybox-static)");
+        return;
+    }
+    let socket = dir.path().join("sysinfo.sock");
+    let mut unit = common::Unit::start(
+        "vproc-sysinfo.service",
+        &[("/run/vproc/sysinfo.sock", socket.to_str().unwrap())],
+    );
+    unit.act("start");
+    let d = Daemon::start(&[]);
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let b = common::bundle("runc", &bundle, &d.mnt);
+    let path = b.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    // Answers each /shared/ask.N with /shared/answer.N: what busybox free (sysinfo) says, or
+    // why it could not.
+    let script = "n=0; while :; do if [ -e /shared/ask.$n ]; then \
+        busybox free 2>&1 | awk '/Mem:/{print $2} /rror/{print}' > /shared/tmp; \
+        mv /shared/tmp /shared/answer.$n; n=$((n+1)); fi; sleep 0.05; done";
+    c["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+    c["linux"]["seccomp"] = vproc_mount::seccomp::merge(None, socket.to_str().unwrap()).unwrap();
+    c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"],
+    }));
+    std::fs::write(&path, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    let id = format!("vproc-test-seccomp-restart-{}", std::process::id());
+    // Detached without a terminal, the container keeps runc's stdio: a file, not a pipe that
+    // would never reach its end.
+    let log = dir.path().join("runc.log");
+    let status = Command::new("runc")
+        .args(["run", "--detach", "--bundle"])
+        .arg(&b)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    let _container = RuncContainer(id);
+    assert!(
+        status.success(),
+        "runc: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let ask = |n: u32| -> String {
+        std::fs::write(shared.join(format!("ask.{n}")), "").unwrap();
+        let answer = shared.join(format!("answer.{n}"));
+        common::wait_for("the container's answer", || {
+            std::fs::read_to_string(&answer).ok()
+        })
+    };
+    assert_eq!(ask(0).trim(), "262144");
+    // The listener is in the store under the container's name.
+    let status = unit.act("status");
+    assert!(status.contains("stored=sysinfo-"), "{status}");
+    for (n, action) in [(1, "restart"), (2, "crash"), (3, "restart")] {
+        unit.act(action);
+        assert_eq!(ask(n).trim(), "262144", "after {action}");
+    }
 }

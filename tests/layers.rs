@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("compose", &["kernel", "cgroup", "host", "views"]),
     ("fs", &["kernel", "cgroup", "compose", "views"]),
     ("runtime", &["kernel", "cgroup"]),
+    ("sysinfo", &["kernel", "cgroup", "compose"]),
     ("webhook", &[]),
 ];
 

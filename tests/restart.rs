@@ -231,55 +231,6 @@ fn upgrades_and_worker_crashes_are_invisible() {
     assert_eq!(children, [last.worker as u32]);
 }
 
-/// The shipped systemd unit, run by `tests/tools/systemd_emulator.py` (its own Exec lines, its
-/// fd store limit, KillMode and stop timeout), driven one action at a time.
-struct Unit {
-    child: Child,
-    out: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Unit {
-    fn start(mnt: &Path) -> Unit {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let helper = common::vproc_mount_bin();
-        let mut child = Command::new("python3")
-            .arg(root.join("tests/tools/systemd_emulator.py"))
-            .arg(root.join("deploy/systemd/vproc.service"))
-            .arg("--replace")
-            .arg(format!("/usr/local/bin/vproc-mount={}", helper.display()))
-            .arg("--replace")
-            .arg(format!("/usr/local/bin/vproc={}", vproc_bin().display()))
-            .arg("--replace")
-            .arg(format!("/var/lib/vproc={}", mnt.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        Unit { child, out }
-    }
-
-    /// Runs `action` (start, restart, crash, reload, stop, status); its answer.
-    fn act(&mut self, action: &str) -> String {
-        use std::io::{BufRead, Write};
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{action}").unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
-        assert!(line.starts_with("ok "), "{action}: {line}");
-        line
-    }
-}
-
-impl Drop for Unit {
-    fn drop(&mut self) {
-        // Closing stdin stops the service and flushes the store.
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 /// `systemctl restart`, a crash of the whole service and `systemctl reload`, run from the
 /// shipped unit's own command lines while readers read: no read fails or sees a wrong value,
 /// and nothing the unit runs waits on the mount. A final stop flushes the store; the next
@@ -294,10 +245,13 @@ fn the_shipped_unit_restarts_crashes_and_reloads_without_a_failed_read() {
     let mnt = dir.path().join("mnt");
     // Declared before the service: dropped after it, on every path.
     let _guard = common::MountGuard(mnt.clone());
-    let mut unit = Unit::start(&mnt);
+    let mut unit = common::Unit::start(
+        "vproc.service",
+        &[("/var/lib/vproc", mnt.to_str().unwrap())],
+    );
     unit.act("start");
     // Both trees' connections and channels are stored, none refused by FileDescriptorStoreMax.
-    let stored = |unit: &mut Unit| {
+    let stored = |unit: &mut common::Unit| {
         let views = vproc::fs::Config::default_threads();
         let ctrs = vproc::fs::Config::container_threads(views);
         let want = format!(

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{wait_for, Daemon};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -153,6 +154,10 @@ fn cpu_counts_follow_cpus_and_cpuset() {
     );
 }
 
+/// The JVM sizes its heap from the limit. It reads the cgroup's limit and compares it with
+/// the physical memory that `sysinfo` reports: answered by vproc, that is the limit itself, so
+/// it prints "Memory Limit: Unlimited" and sizes from a 256 MiB machine, which is the same
+/// heap; with `--no-sysinfo` it prints the limit.
 #[test]
 fn java_sees_the_limits() {
     require_real_cgroups!();
@@ -160,21 +165,25 @@ fn java_sees_the_limits() {
         common::skip("java is not installed");
         return;
     }
-    let out = output(&[
-        "--memory",
-        "256m",
-        "--cpus",
-        "1",
-        "--",
-        "java",
-        "-XshowSettings:system",
-        "-version",
-    ]);
-    let text =
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("Memory Limit: 256.00M"), "{text}");
-    assert!(text.contains("Effective CPU Count: 1"), "{text}");
+    let java = |extra: &[&str]| -> String {
+        let script = "java -XX:+PrintFlagsFinal -version 2>/dev/null | awk '$2 == \"MaxHeapSize\" {print \"heap\", $4}'; \
+             java -XshowSettings:system -version 2>&1";
+        let mut args = extra.to_vec();
+        args.extend(["--memory", "256m", "--cpus", "1", "--", "sh", "-c", script]);
+        let out = output(&args);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("Effective CPU Count: 1"), "{text}");
+        // At most half of 256 MiB (the host's 24 GiB would give gigabytes).
+        let heap: u64 = common::line(&text, "heap ")[5..].trim().parse().unwrap();
+        assert!(heap > 0 && heap <= 128 << 20, "{text}");
+        text
+    };
+    let answered = java(&[]);
+    assert!(answered.contains("Memory Limit: Unlimited"), "{answered}");
+    let kernel = java(&["--no-sysinfo"]);
+    assert!(kernel.contains("Memory Limit: 256.00M"), "{kernel}");
 }
 
 #[test]
@@ -786,6 +795,103 @@ fn cpu_counts_and_stat_counters_are_the_containers() {
     assert!(field(&text, "nr_free_pages") <= (256 << 20) / 4096);
 }
 
+/// sysinfo(2), answered through the seccomp listener: busybox `free` and `uptime`, glibc's
+/// `sysconf(_SC_PHYS_PAGES)` and Python see the container; `--no-sysinfo` the host.
+#[test]
+fn sysinfo_calls_get_the_containers_figures() {
+    require_real_cgroups!();
+    require!(
+        Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed"
+    );
+    let script = "busybox free | awk '/Mem:/{print $2}'; busybox uptime; getconf _PHYS_PAGES; \
+        python3 -c 'import os; print(os.sysconf(\"SC_PHYS_PAGES\") * os.sysconf(\"SC_PAGE_SIZE\"))'";
+    let o = vproc_run(&["--memory", "256m", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "262144", "busybox free: {text}");
+    assert!(lines[1].contains("up 0 min"), "busybox uptime: {text}");
+    assert_eq!(lines[2], "65536", "getconf _PHYS_PAGES: {text}");
+    assert_eq!(lines[3], (256u64 << 20).to_string(), "Python: {text}");
+    let o = vproc_run(&["--memory", "256m", "--no-sysinfo", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let host = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_ne!(host.lines().next(), Some("262144"), "{host}");
+}
+
+/// Two containers calling sysinfo(2) thousands of times at once from short-lived processes,
+/// some killed in the middle of the call: every answer is its own container's, and the
+/// answering process holds no more fds afterwards than before.
+#[test]
+fn sysinfo_survives_a_storm_of_short_lived_callers() {
+    require_real_cgroups!();
+    require!(
+        Path::new("/bin/busybox").exists(),
+        "busybox-static is not installed"
+    );
+    let storm = |kb: u64| {
+        format!(
+            "echo ready; read go; bad=0; \
+             for round in $(seq 25); do \
+               for i in $(seq 40); do \
+                 ( t=$(busybox free 2>/dev/null | awk '/Mem:/{{print $2}}'); [ \"$t\" = {kb} ] || echo bad $t ) & \
+                 [ $((i % 4)) = 0 ] && kill -9 $! 2>/dev/null; \
+               done; wait; \
+             done; echo done; read end"
+        )
+    };
+    let start = |mb: u64| {
+        let mut c = vproc_run(&[
+            "--memory",
+            &format!("{mb}m"),
+            "--",
+            "sh",
+            "-c",
+            &storm(mb * 1024),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let out = std::io::BufReader::new(c.stdout.take().unwrap());
+        (c, out)
+    };
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let mut runs = [start(128), start(192)];
+    let mut before = Vec::new();
+    for (c, out) in runs.iter_mut() {
+        let mut l = String::new();
+        std::io::BufRead::read_line(out, &mut l).unwrap();
+        assert_eq!(l.trim(), "ready");
+        before.push(fds(c.id()));
+    }
+    for (c, _) in runs.iter_mut() {
+        writeln!(c.stdin.as_mut().unwrap()).unwrap();
+    }
+    for (i, (c, out)) in runs.iter_mut().enumerate() {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            if std::io::BufRead::read_line(out, &mut l).unwrap() == 0 || l.trim() == "done" {
+                break;
+            }
+            all.push_str(&l);
+        }
+        assert_eq!(all, "", "container {i} got other figures");
+        assert!(fds(c.id()) <= before[i], "fds of vproc run {i}");
+        writeln!(c.stdin.as_mut().unwrap()).unwrap();
+        assert!(c.wait().unwrap().success());
+    }
+}
+
 /// `ps` elapsed times: uptime (the container's age) minus each process's start time. In the
 /// container's time namespace both count from its start; without it (`--no-time-ns`) start
 /// times are the host's and the difference wraps. Processes entering with `vproc exec` join
@@ -1006,7 +1112,11 @@ fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(count(), 8, "one mount per view");
+        assert_eq!(
+            count(),
+            vproc::views::ViewId::ALL.len(),
+            "one mount per view"
+        );
     }
     // --force replaces them, still one per view.
     let o = Command::new(&helper)
@@ -1015,5 +1125,5 @@ fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(count(), 8);
+    assert_eq!(count(), vproc::views::ViewId::ALL.len());
 }

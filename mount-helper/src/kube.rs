@@ -9,7 +9,7 @@
 //! webhook configuration's selector (deploy/kubernetes/webhook.yaml). What is already there is
 //! kept: a volume of the same name, a container that mounts something at a view's path.
 
-use crate::VIEWS;
+use crate::views::engine_bindable;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -98,8 +98,7 @@ pub fn patch_pod(
                 .and_then(Value::as_array)
                 .map(|v| v.iter().filter_map(|v| v.get("name")?.as_str()).collect())
                 .unwrap_or_default();
-            let volumes: Vec<Value> = VIEWS
-                .iter()
+            let volumes: Vec<Value> = engine_bindable()
                 .filter(|rel| !have.contains(&volume_name(rel).as_str()))
                 .map(|rel| {
                     json!({
@@ -125,8 +124,7 @@ pub fn patch_pod(
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let mounts: Vec<Value> = VIEWS
-                        .iter()
+                    let mounts: Vec<Value> = engine_bindable()
                         .filter(|rel| !taken.contains(&format!("/{rel}").as_str()))
                         .map(|rel| {
                             json!({"name": volume_name(rel), "mountPath": format!("/{rel}"), "readOnly": true})
@@ -267,7 +265,7 @@ mod tests {
         // container's appended to without /proc/cpuinfo, and the marker annotation.
         assert_eq!(
             paths.iter().filter(|p| **p == "/spec/volumes/-").count(),
-            VIEWS.len() - 1
+            engine_bindable().count() - 1
         );
         assert!(paths.contains(&"/spec/initContainers/0/volumeMounts"));
         assert_eq!(
@@ -275,7 +273,7 @@ mod tests {
                 .iter()
                 .filter(|p| **p == "/spec/containers/0/volumeMounts/-")
                 .count(),
-            VIEWS.len() - 1
+            engine_bindable().count() - 1
         );
         assert_eq!(
             paths.last(),

@@ -25,6 +25,7 @@ pub mod kube;
 mod ns;
 pub mod oci_hook;
 pub mod print;
+pub mod seccomp;
 mod sys;
 mod views;
 
@@ -34,5 +35,6 @@ pub use ns::{
     Refusal, RemountOptions, Repaired, ViewStatus,
 };
 pub use views::{
-    attach_views, container_dir, open_views, open_views_of, OpenView, BY_PID, DEFAULT_SOURCE, VIEWS,
+    attach_views, container_dir, engine_bindable, open_views, open_views_of, OpenView, BY_PID,
+    DEFAULT_SOURCE, VIEWS,
 };

@@ -86,6 +86,16 @@ enum Command {
         #[arg(long, default_value = DEFAULT_SOURCE)]
         source: PathBuf,
     },
+    /// Print a seccomp profile that sends sysinfo(2) to `vproc sysinfo-agent`: PROFILE (a
+    /// Docker or podman profile, or an OCI config's linux.seccomp) with that merged in.
+    Seccomp {
+        /// The profile to merge into (default: one that allows everything).
+        #[arg(long)]
+        merge: Option<PathBuf>,
+        /// The agent's socket (the runtime's listenerPath).
+        #[arg(long, default_value = vproc_mount::seccomp::DEFAULT_LISTENER)]
+        listener: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +234,25 @@ fn run(args: Args) -> Result<(), Failure> {
             }
         }
         Command::Print { format, source } => print!("{}", print::render(format, &source)),
+        Command::Seccomp { merge, listener } => {
+            let profile = match &merge {
+                Some(path) => {
+                    let text = std::fs::read(path).map_err(|e| {
+                        Failure::Refused(format!("reading {}: {e}", path.display()))
+                    })?;
+                    Some(serde_json::from_slice(&text).map_err(|e| {
+                        Failure::Refused(format!("{} is not JSON: {e}", path.display()))
+                    })?)
+                }
+                None => None,
+            };
+            let merged = vproc_mount::seccomp::merge(profile.as_ref(), &listener)
+                .map_err(|why| Failure::Refused(why.to_owned()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&merged).unwrap_or_default()
+            );
+        }
         // Handled in main: its failures have their own exit policy (--optional).
         Command::OciHook { .. } => {}
     }

@@ -1,8 +1,9 @@
 //! The lines a user pastes into a runtime config to bind the views: docker/podman `-v` flags,
-//! OCI `mounts` JSON, Kubernetes `volumes`/`volumeMounts` YAML.
+//! OCI `mounts` JSON, Kubernetes `volumes`/`volumeMounts` YAML. Only the views the engines
+//! accept as bind mounts ([`engine_bindable`]).
 
 use crate::kube::volume_name;
-use crate::views::VIEWS;
+use crate::views::engine_bindable;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -25,8 +26,7 @@ pub fn render(format: Format, source: &Path) -> String {
     let mut out = String::new();
     match format {
         Format::Docker | Format::Podman => {
-            let lines: Vec<String> = VIEWS
-                .iter()
+            let lines: Vec<String> = engine_bindable()
                 .map(|rel| format!("-v {}:/{rel}:ro", src(rel)))
                 .collect();
             out.push_str(&lines.join(" \\\n"));
@@ -34,8 +34,9 @@ pub fn render(format: Format, source: &Path) -> String {
         }
         Format::Oci => {
             out.push_str("\"mounts\": [\n");
-            for (i, rel) in VIEWS.iter().enumerate() {
-                let comma = if i + 1 < VIEWS.len() { "," } else { "" };
+            let views: Vec<&str> = engine_bindable().collect();
+            for (i, rel) in views.iter().enumerate() {
+                let comma = if i + 1 < views.len() { "," } else { "" };
                 let _ = writeln!(
                     out,
                     "  {{\"destination\": \"/{rel}\", \"type\": \"bind\", \"source\": \"{}\", \"options\": [\"rbind\", \"ro\"]}}{comma}",
@@ -43,10 +44,18 @@ pub fn render(format: Format, source: &Path) -> String {
                 );
             }
             out.push_str("]\n");
+            // The piece that answers sysinfo(2), for linux.seccomp (runc and crun; merge it
+            // into a profile you have with `vproc-mount seccomp --merge FILE`).
+            out.push_str("# linux.seccomp, with `vproc sysinfo-agent` running:\n\"seccomp\": ");
+            let fragment = crate::seccomp::merge(None, crate::seccomp::DEFAULT_LISTENER)
+                .map(|v| serde_json::to_string(&v).unwrap_or_default())
+                .unwrap_or_default();
+            out.push_str(&fragment);
+            out.push('\n');
         }
         Format::Kubernetes => {
             out.push_str("# pod spec\nvolumes:\n");
-            for rel in VIEWS {
+            for rel in engine_bindable() {
                 let _ = writeln!(
                     out,
                     "  - name: {}\n    hostPath:\n      path: {}\n      type: File",
@@ -55,7 +64,7 @@ pub fn render(format: Format, source: &Path) -> String {
                 );
             }
             out.push_str("# each container\nvolumeMounts:\n");
-            for rel in VIEWS {
+            for rel in engine_bindable() {
                 let _ = writeln!(
                     out,
                     "  - name: {}\n    mountPath: /{rel}\n    readOnly: true",
@@ -75,10 +84,14 @@ mod tests {
     fn formats() {
         let d = render(Format::Docker, Path::new("/var/lib/vproc"));
         assert!(d.starts_with("-v /var/lib/vproc/proc/meminfo:/proc/meminfo:ro \\\n"));
-        assert_eq!(d.lines().count(), VIEWS.len());
+        assert_eq!(d.lines().count(), engine_bindable().count());
+        // runc would refuse the container.
+        assert!(!d.contains("/proc/vmstat"), "{d}");
         let o = render(Format::Oci, Path::new("/x"));
         assert!(o.contains("{\"destination\": \"/sys/devices/system/cpu/online\", \"type\": \"bind\", \"source\": \"/x/sys/devices/system/cpu/online\", \"options\": [\"rbind\", \"ro\"]},\n"));
-        assert!(o.ends_with("{\"destination\": \"/proc/vmstat\", \"type\": \"bind\", \"source\": \"/x/proc/vmstat\", \"options\": [\"rbind\", \"ro\"]}\n]\n"));
+        assert!(o.contains("{\"destination\": \"/sys/devices/system/cpu/present\", \"type\": \"bind\", \"source\": \"/x/sys/devices/system/cpu/present\", \"options\": [\"rbind\", \"ro\"]}\n]\n"), "{o}");
+        assert!(!o.contains("/proc/vmstat"), "{o}");
+        assert!(o.contains("\"seccomp\": {\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/vproc/sysinfo.sock\",\"syscalls\":[{\"action\":\"SCMP_ACT_NOTIFY\",\"names\":[\"sysinfo\"]}]}\n"), "{o}");
         let k = render(Format::Kubernetes, Path::new("/var/lib/vproc"));
         assert!(k.contains("  - name: vproc-sys-devices-system-cpu-online\n    hostPath:\n      path: /var/lib/vproc/sys/devices/system/cpu/online\n      type: File\n"));
         assert!(k.contains("    mountPath: /proc/meminfo\n    readOnly: true\n"));

@@ -28,6 +28,21 @@ pub const VIEWS: &[&str] = &[
     "proc/vmstat",
 ];
 
+/// Views an engine refuses to bind: runc allows a bind mount inside `/proc` only onto its short
+/// list of files (cpuinfo, diskstats, meminfo, stat, swaps, uptime, loadavg, ...), and fails the
+/// container otherwise. They are put in by vproc-mount itself only (the OCI hook, `pid`,
+/// `vproc run`), never printed as engine mounts.
+const ENGINES_REFUSE: &[&str] = &["proc/vmstat"];
+
+/// The views an engine's own bind mounts can place (docker `-v`, OCI `mounts`, Kubernetes
+/// `hostPath` volumes).
+pub fn engine_bindable() -> impl Iterator<Item = &'static str> {
+    VIEWS
+        .iter()
+        .copied()
+        .filter(|rel| !ENGINES_REFUSE.contains(rel))
+}
+
 /// A detached copy of one view's mount, ready to be attached anywhere.
 #[derive(Debug)]
 pub struct OpenView {

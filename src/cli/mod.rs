@@ -55,6 +55,8 @@ enum Command {
     Gc,
     /// Serve the Kubernetes admission webhook that adds the views to pods that ask for them.
     Webhook(webhook::WebhookArgs),
+    /// Answer sysinfo(2) for runc and crun containers (their seccomp listenerPath).
+    SysinfoAgent(serve::AgentArgs),
 }
 
 impl Args {
@@ -101,6 +103,7 @@ impl Args {
             Command::Ps => ps::ps(),
             Command::Gc => ps::gc(),
             Command::Webhook(a) => webhook::run(a),
+            Command::SysinfoAgent(a) => serve::sysinfo_agent(a),
         }
     }
 }

@@ -25,7 +25,11 @@ pub fn ps() -> Result<ExitCode, Box<dyn std::error::Error>> {
         let cpus = r.cpus.map_or("-".to_owned(), |(q, p)| {
             format!("{:.2}", q as f64 / p.max(1) as f64)
         });
-        let pid = r.init_pid.map_or("-".to_owned(), |p| p.to_string());
+        // No pid until the container is set up: `vproc exec` waits until then.
+        let pid = r
+            .init_pid
+            .filter(|_| r.ready)
+            .map_or("-".to_owned(), |p| p.to_string());
         println!(
             "{:<20} {:>8} {:>6} {:>10} {:>6}  {}",
             r.name,

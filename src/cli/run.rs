@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// Run without views (the container reads the kernel's files).
     #[arg(long)]
     no_views: bool,
+    /// Let sysinfo(2) return the host's figures (by default a seccomp filter sends the
+    /// command's calls to vproc, which answers with the container's, as `free` in busybox
+    /// needs).
+    #[arg(long)]
+    no_sysinfo: bool,
     /// Keep the host's clock: no time namespace (by default the command's boot clock starts
     /// with the container, so `ps` elapsed times and `uptime` agree with the views).
     #[arg(long)]
@@ -203,6 +208,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         user: a.user.as_deref().map(parse_user).transpose()?,
         views: Views::None,
         time_ns: !a.no_time_ns,
+        sysinfo: !a.no_sysinfo,
         pid_file: a.pid_file,
     };
     // The views: a running daemon's (--views, or at the default mountpoint), or a server of
@@ -233,7 +239,12 @@ pub fn run(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
         }
     };
-    let result = vproc::runtime::run(&cfg);
+    let serve_sysinfo = |listener: std::os::fd::OwnedFd, init: u32| {
+        if let Err(e) = vproc::sysinfo::spawn_for_init(listener, init) {
+            tracing::warn!(error = %e, "sysinfo(2) is not answered: no thread");
+        }
+    };
+    let result = vproc::runtime::run(&cfg, Some(&serve_sysinfo));
     if let Some(s) = server {
         s.stop();
     }

@@ -180,6 +180,19 @@ pub fn release_mounts(a: ReleaseArgs) -> Result<ExitCode, Box<dyn std::error::Er
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vproc sysinfo-agent`: see [`vproc::sysinfo::agent`].
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The socket runc and crun connect to (their config's `linux.seccomp.listenerPath`).
+    #[arg(long, default_value = "/run/vproc/sysinfo.sock")]
+    socket: PathBuf,
+}
+
+pub fn sysinfo_agent(a: AgentArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    vproc::sysinfo::agent(&a.socket)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vproc handover-versions`: the hand-over versions this binary reads, for a running daemon
 /// deciding whether it may upgrade to it.
 pub fn handover_versions() -> ExitCode {

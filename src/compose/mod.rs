@@ -70,6 +70,16 @@ const MAX_STATES: usize = 16384;
 /// Host file bytes, shared by every reader within the cache TTL.
 type HostBytes = Arc<Vec<u8>>;
 
+/// The host's `sysinfo(2)` (all zero but `mem_unit` if the call fails).
+pub fn host_sysinfo() -> libc::sysinfo {
+    crate::kernel::syscall::sysinfo().unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "sysinfo");
+        let mut z = crate::kernel::syscall::zeroed_sysinfo();
+        z.mem_unit = 1;
+        z
+    })
+}
+
 /// How long after its init started a container counts as starting (see
 /// [`Composer::is_starting`]): long enough for a runtime's hooks between the mounts and the
 /// limits, short enough that a container's own reads soon come from the caches.
@@ -291,6 +301,68 @@ impl Composer {
         })
     }
 
+    /// What `sysinfo(2)` returns to a process of `c` (the host's for `None`, and for every
+    /// field the container has no figure for): the numbers of the meminfo, uptime and loadavg
+    /// views, from the same snapshot and state.
+    pub fn sysinfo(&self, c: Option<&Container>) -> libc::sysinfo {
+        let mut host = host_sysinfo();
+        let Some(c) = c else { return host };
+        let snap = self.snapshot(
+            c,
+            Parts {
+                memory: true,
+                pids: true,
+                ..Parts::default()
+            },
+        );
+        let unit = u64::from(host.mem_unit.max(1));
+        let base = views::sysinfo::Sysinfo {
+            uptime: u64::try_from(host.uptime).unwrap_or(0),
+            loads: host.loads.map(widen),
+            totalram: widen(host.totalram).saturating_mul(unit),
+            freeram: widen(host.freeram).saturating_mul(unit),
+            sharedram: widen(host.sharedram).saturating_mul(unit),
+            bufferram: widen(host.bufferram).saturating_mul(unit),
+            totalswap: widen(host.totalswap).saturating_mul(unit),
+            freeswap: widen(host.freeswap).saturating_mul(unit),
+            procs: host.procs,
+        };
+        let meminfo = self.host_file(HostFile::Meminfo);
+        let figures = snap.memory.as_ref().and_then(|m| {
+            let total = host::meminfo::value(&meminfo, b"MemTotal")?;
+            let swap = host::meminfo::value(&meminfo, b"SwapTotal").unwrap_or(0);
+            Some(views::meminfo::MemFigures::new(total, swap, m))
+        });
+        let shmem = snap.memory.as_ref().and_then(|m| m.stat.shmem);
+        let start_cs = c.start_ticks.map(|t| Clock::ticks_to_cs(t, self.clk_tck));
+        let uptime = start_cs.map(|s| self.clock(Some(s)).container_uptime_cs() / 100);
+        let load = state_key(c).map(|key| {
+            self.with_state(&key, |s| {
+                s.load.touch();
+                s.load.avg
+            })
+        });
+        let tasks = snap
+            .pids
+            .map(|p| p.current)
+            .or(load.map(|l| l.total).filter(|&t| t > 0));
+        let s =
+            views::sysinfo::compute(base, figures.as_ref(), shmem, uptime, load.as_ref(), tasks);
+        host.mem_unit = 1;
+        host.uptime = libc::c_long::try_from(s.uptime).unwrap_or(libc::c_long::MAX);
+        host.loads = s.loads.map(|l| l as libc::c_ulong);
+        host.totalram = s.totalram as libc::c_ulong;
+        host.freeram = s.freeram as libc::c_ulong;
+        host.sharedram = s.sharedram as libc::c_ulong;
+        host.bufferram = s.bufferram as libc::c_ulong;
+        host.totalswap = s.totalswap as libc::c_ulong;
+        host.freeswap = s.freeswap as libc::c_ulong;
+        host.procs = s.procs;
+        host.totalhigh = 0;
+        host.freehigh = 0;
+        host
+    }
+
     /// Whether `c` is still starting ([`STARTING`]): its runtime may not have written its
     /// limits yet (runc writes them after the container's mounts are made, and a bind mount
     /// of a view renders it), so nothing rendered for it now may be reused.
@@ -369,4 +441,10 @@ fn boottime_cs() -> u64 {
             secs.saturating_mul(100).saturating_add(cs)
         })
         .unwrap_or(0)
+}
+
+/// `c_ulong` is 32 bits on 32-bit targets and `u64` itself on 64-bit ones.
+#[allow(clippy::useless_conversion)]
+fn widen(v: libc::c_ulong) -> u64 {
+    u64::from(v)
 }

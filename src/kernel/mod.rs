@@ -15,6 +15,7 @@ pub mod parse;
 pub mod pid;
 pub mod read;
 pub mod syscall;
+pub mod systemd;
 
 pub use cpu_set::CpuSet;
 pub use parse::ParseError;

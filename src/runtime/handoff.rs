@@ -3,7 +3,8 @@
 //! the container's own view files, which are named by the init's pid (`by-pid/<init>/...`) and
 //! resolved by its cgroup, so they can only be opened after that. The views travel as detached
 //! mounts (`SCM_RIGHTS`); the init attaches them after building the root's `/proc` and before
-//! `pivot_root`.
+//! `pivot_root`. Last, when `sysinfo(2)` is answered for the container, the init sends the
+//! listener of the seccomp filter it installed (or nothing, if the kernel has none).
 
 use super::Error;
 use nix::sys::socket::{
@@ -69,6 +70,51 @@ pub fn send_views(sock: &OwnedFd, views: &[OpenView]) -> Result<(), Error> {
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
         .map_err(Error::sys("sending the views to the container"))?;
     Ok(())
+}
+
+/// The init, its setup done: says so, with the sysinfo listener if it made one.
+pub fn send_ready(sock: &OwnedFd, listener: Option<&OwnedFd>) -> Result<(), Error> {
+    let fds: Vec<RawFd> = listener.iter().map(|l| l.as_raw_fd()).collect();
+    let payload = [u8::from(listener.is_some())];
+    let iov = [IoSlice::new(&payload)];
+    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(&fds)]
+    };
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
+        .map_err(Error::sys("telling vproc run the container is set up"))?;
+    Ok(())
+}
+
+/// The parent: `Some` once the init has set up (with the sysinfo listener it sent, if any);
+/// `None` if it ended first.
+pub fn recv_ready(sock: &OwnedFd) -> Option<Option<OwnedFd>> {
+    let mut buf = [0u8; 1];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    if msg.bytes == 0 {
+        return None;
+    }
+    let mut fd = None;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(r) = c {
+            for raw in r {
+                #[allow(unsafe_code)]
+                // SAFETY: the kernel just installed this fd in this process for it.
+                let o = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd = Some(o);
+            }
+        }
+    }
+    Some(fd)
 }
 
 /// Receives the views the parent sent.

@@ -68,7 +68,21 @@ fn setup(ctx: &InitContext<'_>) -> Result<(), Error> {
     if ctx.cfg.time_ns {
         enter_time_namespace()?;
     }
-    Ok(())
+    // The filter is inherited by the command; the listener goes to vproc run, which answers
+    // the calls (this copy is closed here).
+    let listener = if ctx.cfg.sysinfo {
+        match crate::kernel::syscall::install_sysinfo_listener() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("vproc: sysinfo(2) is not answered for the container ({e}): `free` shows the host's memory");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Until this word, `vproc exec` would join namespaces still being made.
+    super::handoff::send_ready(ctx.handoff, listener.as_ref())
 }
 
 /// Puts the command (this init's children) in a time namespace whose boot clock starts when

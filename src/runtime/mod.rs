@@ -92,7 +92,13 @@ pub struct RunConfig {
     pub pid_file: Option<PathBuf>,
     /// Run the command in a time namespace whose boot clock starts with the container.
     pub time_ns: bool,
+    /// Send the command's `sysinfo(2)` calls to a listener (seccomp user notification), handed
+    /// to `run`'s `on_sysinfo` with the init's pid.
+    pub sysinfo: bool,
 }
+
+/// What `run` does with the container's sysinfo listener: serve it (given the init's pid).
+pub type OnSysinfo<'a> = &'a dyn Fn(std::os::fd::OwnedFd, u32);
 
 /// Why a container could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +147,11 @@ pub enum Error {
     /// `vproc exec NAME` names no running container.
     #[error("no running container is named {0} (vproc ps lists them)")]
     NoSuchContainer(String),
+    /// `vproc exec` on a container whose init did not finish setting it up in time.
+    #[error(
+        "container {0} is still being set up after 10 s; try again once `vproc ps` shows its pid"
+    )]
+    StillStarting(String),
     /// The container's cgroup could not be made.
     #[error(transparent)]
     Create(#[from] crate::cgroup::create::CreateError),

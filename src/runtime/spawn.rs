@@ -50,7 +50,7 @@ fn check(cfg: &RunConfig) -> Result<(), Error> {
 }
 
 /// Runs a container; returns the command's exit status (128 + signal when it was killed).
-pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
+pub fn run(cfg: &RunConfig, on_sysinfo: Option<super::OnSysinfo<'_>>) -> Result<i32, Error> {
     check(cfg)?;
     // Leftovers of containers whose `vproc run` was killed outright go first.
     for r in state::gc() {
@@ -75,6 +75,7 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
         run_pid: std::process::id(),
         run_start,
         init_pid: None,
+        ready: false,
         created: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -148,6 +149,14 @@ pub fn run(cfg: &RunConfig) -> Result<i32, Error> {
     };
     let code = match sent {
         Ok(()) => {
+            // Sent once the init has set up (nothing if it failed: then it is exiting).
+            if let Some(listener) = handoff::recv_ready(&handoff.parent) {
+                record.ready = true;
+                let _ = record.save();
+                if let (Some(l), Some(serve), Some(pid)) = (listener, on_sysinfo, record.init_pid) {
+                    serve(l, pid);
+                }
+            }
             if let Some(f) = &cfg.pid_file {
                 std::fs::write(f, format!("{init_pid}\n"))
                     .map_err(|e| Error::io("writing", f, e))?;
@@ -229,12 +238,31 @@ impl Drop for ScratchDirs {
 /// The host pid of a running container's init: `target` is a container name (`vproc run
 /// --name`) or any host pid of the container.
 pub fn resolve_target(target: &str) -> Result<u32, Error> {
-    if let Ok(pid) = target.parse::<u32>() {
-        return Ok(pid);
+    let pid = target.parse::<u32>().ok();
+    // A container still being set up has namespaces that are not final (its mounts, its
+    // clock): whoever joined them now would see neither its root nor its time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let record = match pid {
+            Some(p) => state::list().into_iter().find(|r| r.init_pid == Some(p)),
+            None => state::find(target),
+        };
+        match (record, pid) {
+            (Some(r), _) if r.ready || !r.is_alive() => {
+                return r
+                    .init_pid
+                    .or(pid)
+                    .ok_or_else(|| Error::NoSuchContainer(target.to_owned()));
+            }
+            // Any other process: not a vproc container's init, nothing to wait for.
+            (None, Some(p)) => return Ok(p),
+            (None, None) => return Err(Error::NoSuchContainer(target.to_owned())),
+            (Some(_), _) if std::time::Instant::now() > deadline => {
+                return Err(Error::StillStarting(target.to_owned()));
+            }
+            (Some(_), _) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
     }
-    state::find(target)
-        .and_then(|r| r.init_pid)
-        .ok_or_else(|| Error::NoSuchContainer(target.to_owned()))
 }
 
 /// `vproc exec TARGET -- COMMAND`: runs a command in the namespaces and cgroup of a running

@@ -33,6 +33,9 @@ pub struct Record {
     pub run_start: u64,
     /// The container's init (host pid), once it exists.
     pub init_pid: Option<u32>,
+    /// Whether the init has set the container up (its namespaces, mounts and clock are final;
+    /// `vproc exec` waits for this).
+    pub ready: bool,
     /// Seconds since the epoch when it was created.
     pub created: u64,
     /// The command.
@@ -60,6 +63,9 @@ impl Record {
         let _ = writeln!(s, "run_start={}", self.run_start);
         if let Some(p) = self.init_pid {
             let _ = writeln!(s, "init_pid={p}");
+        }
+        if self.ready {
+            let _ = writeln!(s, "ready=1");
         }
         let _ = writeln!(s, "created={}", self.created);
         let _ = writeln!(s, "command={}", self.command.replace('\n', " "));
@@ -94,6 +100,7 @@ impl Record {
                 "run_pid" => r.run_pid = v.parse().ok()?,
                 "run_start" => r.run_start = v.parse().ok()?,
                 "init_pid" => r.init_pid = v.parse().ok(),
+                "ready" => r.ready = v == "1",
                 "created" => r.created = v.parse().unwrap_or(0),
                 "command" => r.command = v.to_owned(),
                 "memory" => r.memory = v.parse().ok(),
@@ -206,6 +213,7 @@ mod tests {
             run_pid: 10,
             run_start: 20,
             init_pid: Some(11),
+            ready: true,
             created: 1700000000,
             command: "sh -c 'x'".into(),
             memory: Some(268435456),

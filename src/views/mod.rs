@@ -15,6 +15,7 @@ pub mod meminfo;
 pub mod online;
 pub mod stat;
 pub mod swaps;
+pub mod sysinfo;
 pub mod uptime;
 pub mod vmstat;
 

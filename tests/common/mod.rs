@@ -10,10 +10,26 @@ use std::time::{Duration, Instant};
 /// v1 controllers the tests create cgroups in.
 pub const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"];
 
-/// Why real-cgroup tests cannot run here, or `None` if they can.
+/// Controllers a cgroup v2 test cgroup gets (`io` too where the kernel has it).
+const V2_CONTROLLERS: [&str; 4] = ["memory", "cpu", "cpuset", "pids"];
+
+/// Whether the tests run on cgroup v2 only (the VM lane): `/sys/fs/cgroup` is the unified
+/// hierarchy, with the controllers the tests limit.
+pub fn on_v2() -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").is_ok_and(|c| {
+        let have: Vec<&str> = c.split_whitespace().collect();
+        V2_CONTROLLERS.iter().all(|w| have.contains(w))
+    })
+}
+
+/// Why real-cgroup tests cannot run here, or `None` if they can (v1 hierarchies, or cgroup
+/// v2 with the controllers the tests use).
 pub fn cannot_use_real_cgroups() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("not root".into());
+    }
+    if on_v2() {
+        return None;
     }
     for c in V1_CONTROLLERS {
         if !Path::new("/sys/fs/cgroup")
@@ -81,22 +97,38 @@ pub struct TestCgroup {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// This process's cgroup in the hierarchy of `controller` (`""`: the v2 one).
 fn own_cgroup(controller: &str) -> String {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     text.lines()
         .find_map(|l| {
             let mut p = l.splitn(3, ':');
             let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
-            ctrls
-                .split(',')
-                .any(|c| c == controller)
-                .then(|| path.to_owned())
+            let found = if controller.is_empty() {
+                ctrls.is_empty()
+            } else {
+                ctrls.split(',').any(|c| c == controller)
+            };
+            found.then(|| path.to_owned())
         })
         .unwrap_or_else(|| "/".into())
 }
 
+/// Lets the children of v2 cgroup `dir` use the test controllers (each one the kernel has).
+fn enable_v2_controllers(dir: &Path) {
+    let have = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    for c in V2_CONTROLLERS.iter().chain(&["io"]) {
+        if have.split_whitespace().any(|h| h == *c) {
+            // Already on, or refused (processes in `dir` itself): creating the child says.
+            let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+        }
+    }
+}
+
 impl TestCgroup {
     /// Creates the cgroup in every hierarchy; cpuset starts with the parent's CPUs and mems.
+    /// On cgroup v2, one directory with the test controllers, which [`TestCgroup::dir`] returns
+    /// for any controller.
     pub fn new(tag: &str) -> Self {
         let name = format!(
             "vproc-test-{tag}-{}-{}",
@@ -107,6 +139,14 @@ impl TestCgroup {
             name: name.clone(),
             dirs: Vec::new(),
         };
+        if on_v2() {
+            let parent = Path::new("/sys/fs/cgroup").join(own_cgroup("").trim_start_matches('/'));
+            enable_v2_controllers(&parent);
+            let dir = parent.join(&name);
+            std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+            cg.dirs.push(("v2".into(), dir));
+            return cg;
+        }
         for c in V1_CONTROLLERS {
             let parent = Path::new("/sys/fs/cgroup")
                 .join(c)
@@ -142,6 +182,9 @@ impl TestCgroup {
             dirs: Vec::new(),
         };
         for (c, parent) in &self.dirs {
+            if c == "v2" {
+                enable_v2_controllers(parent);
+            }
             let dir = parent.join(name);
             std::fs::create_dir(&dir).unwrap();
             if c == "cpuset" {
@@ -155,20 +198,26 @@ impl TestCgroup {
         cg
     }
 
-    /// The directory in one hierarchy.
+    /// The directory in one hierarchy (on v2, the one directory).
     pub fn dir(&self, controller: &str) -> &Path {
         &self
             .dirs
             .iter()
-            .find(|(c, _)| c == controller)
+            .find(|(c, _)| c == controller || c == "v2")
             .unwrap_or_else(|| panic!("no {controller}"))
             .1
     }
 
-    /// Writes a control file, e.g. `set("memory", "memory.limit_in_bytes", "268435456")`.
+    /// Writes a control file by its v1 name, e.g. `set("memory", "memory.limit_in_bytes",
+    /// "268435456")`; on v2, the file that means the same (`memory.max`, `cpu.max`...).
     pub fn set(&self, controller: &str, file: &str, value: &str) -> &Self {
-        let path = self.dir(controller).join(file);
-        std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        let (file, value) = if self.dirs.first().is_some_and(|(c, _)| c == "v2") {
+            v2_equivalent(self.dir(controller), file, value)
+        } else {
+            (file.to_owned(), value.to_owned())
+        };
+        let path = self.dir(controller).join(&file);
+        std::fs::write(&path, &value).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         self
     }
 
@@ -205,6 +254,40 @@ impl TestCgroup {
         v.sort_unstable();
         v.dedup();
         v
+    }
+}
+
+/// The cgroup v2 file and value for a v1 control file write in `dir`.
+fn v2_equivalent(dir: &Path, file: &str, value: &str) -> (String, String) {
+    let period = || {
+        std::fs::read_to_string(dir.join("cpu.max"))
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(1).map(str::to_owned))
+            .unwrap_or_else(|| "100000".into())
+    };
+    match file {
+        "memory.limit_in_bytes" => ("memory.max".into(), value.into()),
+        "memory.soft_limit_in_bytes" => ("memory.low".into(), value.into()),
+        "memory.memsw.limit_in_bytes" => {
+            // v1 counts memory plus swap; v2 limits swap alone.
+            let mem: u64 = std::fs::read_to_string(dir.join("memory.max"))
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            let both: u64 = value.parse().unwrap();
+            (
+                "memory.swap.max".into(),
+                both.saturating_sub(mem).to_string(),
+            )
+        }
+        "cpu.cfs_quota_us" => ("cpu.max".into(), format!("{value} {}", period())),
+        "cpu.shares" => {
+            // The kernel's own mapping of shares onto weights.
+            let shares: u64 = value.parse().unwrap();
+            let weight = 1 + (shares.saturating_sub(2) * 9999) / 262142;
+            ("cpu.weight".into(), weight.to_string())
+        }
+        _ => (file.into(), value.into()),
     }
 }
 
@@ -862,5 +945,59 @@ impl SharedDir {
 impl Drop for SharedDir {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A shipped unit of `deploy/systemd`, run by `tests/tools/systemd_emulator.py` (its own Exec
+/// lines, its fd store limit, KillMode and stop timeout), driven one action at a time. The
+/// unit's binaries are this build's; `replace` rewrites other paths in it.
+pub struct Unit {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Unit {
+    pub fn start(unit: &str, replace: &[(&str, &str)]) -> Unit {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = Command::new("python3");
+        cmd.arg(root.join("tests/tools/systemd_emulator.py"))
+            .arg(root.join("deploy/systemd").join(unit))
+            .arg("--replace")
+            .arg(format!(
+                "/usr/local/bin/vproc-mount={}",
+                vproc_mount_bin().display()
+            ))
+            .arg("--replace")
+            .arg(format!("/usr/local/bin/vproc={}", vproc_bin().display()));
+        for (from, to) in replace {
+            cmd.arg("--replace").arg(format!("{from}={to}"));
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Unit { child, out }
+    }
+
+    /// Runs `action` (start, restart, crash, reload, stop, status); its answer.
+    pub fn act(&mut self, action: &str) -> String {
+        use std::io::{BufRead, Write};
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{action}").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("ok "), "{action}: {line}");
+        line
+    }
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        // Closing stdin stops the service and flushes the store.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
     }
 }

@@ -227,7 +227,9 @@ class Service:
             err = f"the main process did not stop within {self.timeout_stop:g} s"
             self.main.kill()
             self.main.wait(10)
-        if err is None and sig == signal.SIGTERM and self.main.returncode != 0:
+        # As systemd: death by SIGHUP, SIGINT, SIGTERM or SIGPIPE is a clean exit too.
+        clean = (0, -signal.SIGHUP, -signal.SIGINT, -signal.SIGTERM, -signal.SIGPIPE)
+        if err is None and sig == signal.SIGTERM and self.main.returncode not in clean:
             err = f"the main process exited {self.main.returncode}"
         for line in self.unit.get("ExecStopPost", []):
             e = self.run(line, self.timeout_stop)

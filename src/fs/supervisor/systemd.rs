@@ -1,11 +1,9 @@
-//! The service manager's protocols, hand-written because they are a few lines each (a crate
-//! would bring a dependency tree for two functions): `sd_notify` (a datagram to
-//! `$NOTIFY_SOCKET`, optionally with fds) and `LISTEN_FDS` (fds from 3 on, named in
-//! `LISTEN_FDNAMES`). The supervisor gives both FUSE connections to the fd store, so `systemctl
-//! restart` and a crash of the whole service keep the mounts alive, and their channels too: a
-//! request a worker had taken when the whole service died stays on its channel (a channel
-//! whose last fd closes ends its requests with ECONNABORTED), and the next instance asks the
-//! kernel to resend it.
+//! What the supervisor says to the service manager (through [`crate::kernel::systemd`]): the
+//! names its fds go by, and taking them back (`LISTEN_FDS`). The supervisor gives both FUSE
+//! connections to the fd store, so `systemctl restart` and a crash of the whole service keep
+//! the mounts alive, and their channels too: a request a worker had taken when the whole
+//! service died stays on its channel (a channel whose last fd closes ends its requests with
+//! ECONNABORTED), and the next instance asks the kernel to resend it.
 
 use crate::fs::sys::adopt_fuse_fd;
 use std::fs::File;
@@ -33,10 +31,8 @@ pub struct Stored {
     pub containers_channels: Vec<File>,
 }
 
-/// Whether a service manager is listening (`NOTIFY_SOCKET` is set).
-pub fn managed() -> bool {
-    std::env::var_os("NOTIFY_SOCKET").is_some()
-}
+pub use crate::kernel::systemd::managed;
+use crate::kernel::systemd::notify;
 
 /// The fds a restarted service got back (`LISTEN_FDS` naming this process), by name.
 pub fn listen_fds() -> Option<Stored> {
@@ -94,11 +90,7 @@ fn unsafe_adopt(fd: RawFd) -> std::io::Result<File> {
 
 /// Stores `conn` in the fd store under `name`.
 pub fn store(conn: &File, name: &str) -> std::io::Result<()> {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(());
-    };
     notify(
-        &socket,
         &format!("FDSTORE=1\nFDNAME={name}\n"),
         Some(conn.as_raw_fd()),
     )
@@ -106,58 +98,10 @@ pub fn store(conn: &File, name: &str) -> std::io::Result<()> {
 
 /// Removes every fd stored under `name`.
 pub fn remove(name: &str) -> std::io::Result<()> {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(());
-    };
-    notify(&socket, &format!("FDSTOREREMOVE=1\nFDNAME={name}\n"), None)
+    notify(&format!("FDSTOREREMOVE=1\nFDNAME={name}\n"), None)
 }
 
 /// Reports readiness and the main pid.
 pub fn ready() -> std::io::Result<()> {
-    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
-        return Ok(());
-    };
-    notify(
-        &socket,
-        &format!("READY=1\nMAINPID={}\n", std::process::id()),
-        None,
-    )
-}
-
-/// Sends one sd_notify message, optionally with an fd (SCM_RIGHTS).
-fn notify(socket: &std::ffi::OsStr, msg: &str, fd: Option<RawFd>) -> std::io::Result<()> {
-    use nix::sys::socket::{
-        sendmsg, socket as mksocket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-        UnixAddr,
-    };
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = socket.as_bytes();
-    let addr = match bytes.strip_prefix(b"@") {
-        Some(abs) => UnixAddr::new_abstract(abs),
-        None => UnixAddr::new(bytes),
-    }
-    .map_err(std::io::Error::from)?;
-    let sock = mksocket(
-        AddressFamily::Unix,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .map_err(std::io::Error::from)?;
-    let iov = [std::io::IoSlice::new(msg.as_bytes())];
-    let fds = fd.map(|f| [f]);
-    let cmsgs: Vec<ControlMessage> = fds
-        .as_ref()
-        .map(|f| ControlMessage::ScmRights(f))
-        .into_iter()
-        .collect();
-    sendmsg(
-        sock.as_raw_fd(),
-        &iov,
-        &cmsgs,
-        MsgFlags::empty(),
-        Some(&addr),
-    )
-    .map_err(std::io::Error::from)?;
-    Ok(())
+    notify(&format!("READY=1\nMAINPID={}\n", std::process::id()), None)
 }

@@ -22,16 +22,17 @@ fn is_hybrid_host() -> bool {
 }
 
 /// Runs the rest of the test only on a `$what` host as root. Elsewhere the test is not
-/// applicable (the VM lane runs it); inside the lane (`VPROC_LANE` set) a wrong layout fails.
+/// applicable (the VM lane runs it); inside the lane whose mode is `$lane` (`VPROC_LANE`) a
+/// wrong layout fails.
 macro_rules! require_layout {
-    ($cond:expr, $what:expr) => {
+    ($cond:expr, $what:expr, $lane:expr) => {
         if !nix::unistd::geteuid().is_root() {
             common::skip("needs root");
             return;
         }
         if !$cond {
             assert!(
-                std::env::var_os("VPROC_LANE").is_none(),
+                std::env::var("VPROC_LANE").ok().as_deref() != Some($lane),
                 "the VM lane booted without a {} layout",
                 $what
             );
@@ -110,7 +111,7 @@ fn sh(script: &str) -> String {
 
 #[test]
 fn views_follow_v2_limits() {
-    require_layout!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host", "v2");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2");
     let c = top.child("limits");
@@ -163,7 +164,7 @@ fn views_follow_v2_limits() {
 
 #[test]
 fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
-    require_layout!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host", "v2");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-nest");
     top.set("memory.max", "536870912");
@@ -211,7 +212,7 @@ fn ancestor_limits_apply_and_nested_cgroups_do_not_narrow() {
 
 #[test]
 fn stat_tracks_a_container_burning_its_quota() {
-    require_layout!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host", "v2");
     let d = Daemon::start(&[]);
     let top = Cg::top("vproc-test-v2-cpu");
     let c = top.child("burn");
@@ -249,7 +250,7 @@ fn stat_tracks_a_container_burning_its_quota() {
 
 #[test]
 fn vproc_run_applies_v2_limits() {
-    require_layout!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host", "v2");
     let out = Command::new(vproc_bin())
         .args(["run", "--memory", "256m", "--cpus", "0.5", "--cpuset-cpus", "1", "--pids-limit", "30"])
         .args(["--cgroup-parent", "vproc-test-v2-run", "--name", "vproc-test-c"])
@@ -305,7 +306,8 @@ fn vproc_run_applies_v2_limits() {
 fn hybrid_host_reads_v1_controllers() {
     require_layout!(
         is_hybrid_host(),
-        "hybrid host (v1 controllers plus cgroup2)"
+        "hybrid host (v1 controllers plus cgroup2)",
+        "hybrid"
     );
     let d = Daemon::start(&[]);
     let cg = common::TestCgroup::new("hybrid");
@@ -327,7 +329,8 @@ fn hybrid_host_reads_v1_controllers() {
 fn io_stat_shows_in_diskstats() {
     require_layout!(
         is_v2_host() && Path::new("/sys/class/zram-control/hot_add").exists(),
-        "v2 host with zram"
+        "v2 host with zram",
+        "v2"
     );
     let d = Daemon::start(&[]);
     // A scratch block device: 16 MiB of zram.
@@ -373,16 +376,20 @@ fn io_stat_shows_in_diskstats() {
 
 #[test]
 fn worker_crashes_lose_at_most_the_requests_in_hand() {
-    require_layout!(true, "any host");
+    require_layout!(true, "any host", "");
     // Runs in both VM lanes too, whose kernel (6.1) has no FUSE_NOTIFY_RESEND: there a crash
     // may fail the reads the worker held, never more, and never hang a reader.
     let d = Daemon::start(&["--threads", "2"]);
     let dir = tempfile::tempdir().unwrap();
     let stop = dir.path().join("stop");
+    let progress = dir.path().join("progress");
+    // The reader says how far it got after every read, so the test waits for reads, not for
+    // time: an emulated VM or a busy machine reads slowly, never wrongly.
     let script = format!(
-        "n=0; f=0; while [ ! -e {s} ]; do n=$((n+1)); cat {m}/proc/uptime > /dev/null 2>&1 || f=$((f+1)); done; echo $n $f",
+        "n=0; f=0; while [ ! -e {s} ]; do n=$((n+1)); cat {m}/proc/uptime > /dev/null 2>&1 || f=$((f+1)); echo $n > {p}; done; echo $n $f",
         s = stop.display(),
-        m = d.mnt.display()
+        m = d.mnt.display(),
+        p = progress.display()
     );
     let reader = Command::new("sh")
         .arg("-c")
@@ -390,10 +397,20 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let reads = || -> u64 {
+        std::fs::read_to_string(&progress)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let more_reads = |what: &str| {
+        let from = reads();
+        common::wait_for(what, || (reads() >= from + 3).then_some(()));
+    };
     let status_of = || vproc::fs::supervisor::Status::read(&d.mnt);
     for _ in 0..5 {
         let before = common::wait_for("the status file", status_of);
-        std::thread::sleep(Duration::from_millis(200));
+        more_reads("reads before a crash");
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(before.worker),
             nix::sys::signal::Signal::SIGKILL,
@@ -403,19 +420,19 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
             status_of().filter(|s| s.generation > before.generation)
         });
     }
-    std::thread::sleep(Duration::from_millis(200));
+    more_reads("reads after the last crash");
     std::fs::write(&stop, "").unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(reader.wait_with_output());
     });
     let out = rx
-        .recv_timeout(Duration::from_secs(20))
+        .recv_timeout(Duration::from_secs(60))
         .expect("a reader hung after a worker crash")
         .unwrap();
     let s = String::from_utf8(out.stdout).unwrap();
     let v: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
-    assert!(v[0] > 50, "{s}");
+    assert!(v[0] >= 18, "{s}");
     // 5 crashes x 2 threads: at most one request in hand per thread.
     assert!(v[1] <= 10, "{} of {} reads failed", v[1], v[0]);
     let after = std::fs::read_to_string(d.mnt.join("proc/uptime")).unwrap();
@@ -424,7 +441,7 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
 
 #[test]
 fn crun_runs_the_hook_on_v2() {
-    require_layout!(is_v2_host(), "v2 host");
+    require_layout!(is_v2_host(), "v2 host", "v2");
     // crun refuses the dev machine's hybrid layout (tests/engines.rs); the lane brings it here.
     if Command::new("crun").arg("--version").output().is_err() {
         assert!(
@@ -436,4 +453,177 @@ fn crun_runs_the_hook_on_v2() {
     }
     // The VM runs from its initramfs, which cannot be pivoted away from.
     common::run_bundle("crun", &["--no-pivot"]);
+}
+
+/// Whether `free` is procps' (it reads /proc/meminfo; busybox's calls sysinfo(2)).
+fn procps_free() -> bool {
+    Command::new("free")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("procps"))
+}
+
+/// What real tools report inside a container whose init is `sh` in its own pid, mount and
+/// cgroup namespaces, started in cgroup `cg` (or moved into `sub` of it first, as systemd in
+/// a container moves itself into `init.scope`), with the views of `mnt` bound over /proc and
+/// /sys: its /proc/self/cgroup, `free`'s Mem and Swap totals, the processors of cpuinfo and
+/// `getconf _NPROCESSORS_ONLN`.
+fn tools_in(cg: &Cg, sub: Option<&str>, mnt: &Path) -> Vec<String> {
+    let moved = sub.map_or(String::new(), |s| {
+        format!(
+            "mkdir {d}/{s}; echo $$ > {d}/{s}/cgroup.procs; ",
+            d = cg.dir.display()
+        )
+    });
+    let script = format!(
+        "{join}exec unshare --mount --cgroup --pid --fork --mount-proc sh -c '\
+         {moved}\
+         for v in proc/meminfo proc/cpuinfo proc/stat proc/uptime sys/devices/system/cpu/online; do \
+           mount --bind {m}/$v /$v || exit 1; done; \
+         cat /proc/self/cgroup; \
+         free -k | awk \"/^Mem:/ {{print \\$2}} /^Swap:/ {{print \\$2}}\"; \
+         grep -c ^processor /proc/cpuinfo; getconf _NPROCESSORS_ONLN'",
+        join = cg.join(),
+        m = mnt.display()
+    );
+    sh(&script).lines().map(str::to_owned).collect()
+}
+
+/// The cgroup layouts production runs, made for real, and what `free`, `getconf` and the
+/// views show inside: Docker under systemd (`system.slice/docker-<id>.scope`, limits on the
+/// scope), a Kubernetes pod (`kubepods.slice/.../cri-containerd-<id>.scope`) whose limits are
+/// on the pod slice only with cpuset on an ancestor and `memory.high` below `memory.max`, a
+/// container with systemd inside (its init in its own `init.scope`), each in its own cgroup
+/// namespace (`0::/`) and with swap limited on zram.
+#[test]
+fn production_layouts_show_the_containers_numbers() {
+    require_layout!(is_v2_host(), "v2 host", "v2");
+    if !procps_free() {
+        assert!(
+            std::env::var("VPROC_LANE_USERLAND").ok().as_deref() != Some("host"),
+            "the host-userland lane must have procps"
+        );
+        common::not_here("needs procps' free (the host-userland lane has it)");
+        return;
+    }
+    let swap = std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .lines()
+        .count()
+        > 1;
+    let d = Daemon::start(&[]);
+    let top = Cg::top(&format!("vproc-test-layouts-{}", std::process::id()));
+
+    // Docker with the systemd cgroup driver: the limits on the container's scope.
+    let system = top.child("system.slice");
+    let docker = system.child("docker-0123abcd.scope");
+    docker
+        .set("memory.max", "268435456")
+        .set("memory.swap.max", "67108864")
+        .set("cpu.max", "50000 100000");
+    let out = tools_in(&docker, None, &d.mnt);
+    let swap_total = if swap { "65536" } else { "0" };
+    assert_eq!(out, ["0::/", "262144", swap_total, "1", "1"], "docker");
+    // systemd inside the container moves itself into init.scope: the scope's limits hold.
+    let out = tools_in(&docker, Some("init.scope"), &d.mnt);
+    assert_eq!(
+        out,
+        ["0::/init.scope", "262144", swap_total, "1", "1"],
+        "systemd inside"
+    );
+
+    // A burstable Kubernetes pod: memory and CPU limits on the pod slice, none on the
+    // container's scope; cpuset on the QoS slice; memory.high (MemoryQoS) on the container.
+    let kubepods = top.child("kubepods.slice");
+    let burstable = kubepods.child("kubepods-burstable.slice");
+    burstable.set("cpuset.cpus", "0");
+    let pod = burstable.child("kubepods-burstable-pod0a1b2c3d_4e5f.slice");
+    pod.set("memory.max", "402653184")
+        .set("cpu.max", "200000 100000");
+    let container = pod.child("cri-containerd-4567ef.scope");
+    container.set("memory.high", "201326592");
+    let out = tools_in(&container, None, &d.mnt);
+    // 384 MiB (memory.max, not memory.high: see docs/views.md); swap unlimited, so the
+    // host's; 2 CPUs of quota, but the cpuset has one.
+    let host_swap = line(
+        &std::fs::read_to_string("/proc/meminfo").unwrap(),
+        "SwapTotal:",
+    )
+    .split_whitespace()
+    .nth(1)
+    .unwrap()
+    .to_owned();
+    assert_eq!(out, ["0::/", "393216", &host_swap, "1", "1"], "pod");
+}
+
+/// A pod whose containers share one pid namespace (`shareProcessNamespace`): with
+/// `--per-caller` each container's processes see their own container's limits, not those of
+/// the pod's first process.
+#[test]
+fn shared_pid_namespace_pods_need_per_caller() {
+    require_layout!(is_v2_host(), "v2 host", "v2");
+    let d = Daemon::start(&["--per-caller"]);
+    let top = Cg::top(&format!("vproc-test-sharedpid-{}", std::process::id()));
+    let pod = top.child("kubepods-pod1.slice");
+    pod.set("memory.max", "536870912");
+    let pause = pod.child("cri-containerd-pause.scope");
+    let app = pod.child("cri-containerd-app.scope");
+    app.set("memory.max", "134217728");
+    let side = pod.child("cri-containerd-side.scope");
+    side.set("memory.max", "201326592");
+    // The pod's pid namespace, its first process the pause container's.
+    let pause_proc = common::Proc::spawn(Command::new("sh").arg("-c").arg(format!(
+        "{}exec unshare --pid --fork --mount-proc sleep 60",
+        pause.join()
+    )));
+    let ns_holder = common::wait_for("the pause process", || {
+        common::children(pause_proc.pid()).first().copied()
+    });
+    let read_in = |cg: &Cg| -> String {
+        let out = sh(&format!(
+            "{}exec nsenter --pid=/proc/{ns_holder}/ns/pid head -1 {}/proc/meminfo </dev/null",
+            cg.join(),
+            d.mnt.display()
+        ));
+        out.trim().to_owned()
+    };
+    assert_eq!(read_in(&app), "MemTotal:         131072 kB");
+    assert_eq!(read_in(&side), "MemTotal:         196608 kB");
+}
+
+/// The default parent (`/vproc` at each hierarchy's root), as a new user gets it with no
+/// `--cgroup-parent`: every level usable (v1 cpuset given CPUs and memory nodes, v2
+/// controllers delegated) and removed once empty. Only inside the VM lanes (v2 and hybrid),
+/// whose hierarchy roots belong to the test.
+#[test]
+fn the_default_parent_works_and_goes_away() {
+    if std::env::var_os("VPROC_LANE").is_none() {
+        common::not_here("it creates /vproc at the hierarchy roots: the VM lanes run it");
+        return;
+    }
+    let out = Command::new(vproc_bin())
+        .args(["run", "--memory", "128m", "--cpus", "0.5", "--"])
+        .args(["head", "-1", "/proc/meminfo"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "MemTotal:         131072 kB\n"
+    );
+    let mut left = Vec::new();
+    for dir in std::fs::read_dir(ROOT).unwrap().flatten() {
+        let p = dir.path();
+        // v2: /sys/fs/cgroup/vproc; v1: /sys/fs/cgroup/<controller>/vproc.
+        for cand in [p.clone(), p.join("vproc")] {
+            if cand.ends_with("vproc") && cand.is_dir() {
+                left.push(cand);
+            }
+        }
+    }
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

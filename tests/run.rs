@@ -154,6 +154,29 @@ fn cpu_counts_follow_cpus_and_cpuset() {
     );
 }
 
+/// Node (libuv): `os.totalmem()` and `os.freemem()` from /proc/meminfo, `os.cpus()` from
+/// /proc/stat and /proc/cpuinfo, `os.uptime()` from /proc/uptime.
+#[test]
+fn node_sees_the_limits() {
+    require_real_cgroups!();
+    if Command::new("node").arg("-v").output().is_err() {
+        common::skip("node is not installed (apt-get install nodejs)");
+        return;
+    }
+    let out = stdout(&[
+        "--memory",
+        "256m",
+        "--cpus",
+        "1",
+        "--",
+        "node",
+        "-e",
+        "const os = require('os'); \
+         console.log(os.totalmem(), os.freemem() <= os.totalmem(), os.cpus().length, os.uptime() < 30)",
+    ]);
+    assert_eq!(out.trim(), "268435456 true 1 true");
+}
+
 /// The JVM sizes its heap from the limit. It reads the cgroup's limit and compares it with
 /// the physical memory that `sysinfo` reports: answered by vproc, that is the limit itself, so
 /// it prints "Memory Limit: Unlimited" and sizes from a 256 MiB machine, which is the same
@@ -266,7 +289,8 @@ for i in range(60):
         started += 1
     except OSError:
         failed += 1
-print(started, failed, open("/sys/fs/cgroup/pids/pids.current").read().strip())
+current = "/sys/fs/cgroup/pids/pids.current"  # v1; v2: the container's own cgroup mount
+print(started, failed, open(current if os.path.exists(current) else "/sys/fs/cgroup/pids.current").read().strip())
 "#;
     let out = stdout(&["--pids-limit", "20", "--", "python3", "-c", bomb]);
     let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
@@ -312,7 +336,8 @@ fn bad_input_is_named_and_leaves_nothing() {
     );
     assert!(err(&["--blkio-weight", "5", "--", "true"]).contains("5"));
     // --blkio-weight where the host has a weight file (here: bfq's), else a named error.
-    let w = output(&["--blkio-weight", "300", "--", "sh", "-c", "cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.weight"]);
+    // (v2: io.weight, "default 300", in the container's own cgroup mount.)
+    let w = output(&["--blkio-weight", "300", "--", "sh", "-c", "cat /sys/fs/cgroup/blkio/blkio.bfq.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || cat /sys/fs/cgroup/io.weight"]);
     if w.status.success() {
         assert!(
             String::from_utf8_lossy(&w.stdout).contains("300"),
@@ -660,6 +685,8 @@ fn named_containers_are_listed_and_exec_by_name() {
 fn entering_readers_see_the_containers_age_and_leave_pid_1_alone() {
     require_real_cgroups!();
     let n = name("enter");
+    // Before the container exists: no reader can see it older than this.
+    let started = std::time::Instant::now();
     let mut c = Running(
         vproc_run_named(
             &n,
@@ -682,7 +709,6 @@ fn entering_readers_see_the_containers_age_and_leave_pid_1_alone() {
             .find(|l| l.starts_with(&n))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
     });
-    let started = std::time::Instant::now();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let exec = vproc(&[
         "exec",
@@ -917,6 +943,7 @@ fn ps_elapsed_times_are_the_containers() {
     assert!(text.contains("up 0 min"), "{text}");
     // `ps` lists itself, started an instant ago: its elapsed time never wraps (the uptime view
     // is never older than a process that reads it).
+    let started = std::time::Instant::now();
     let o = vproc_run(&[
         "--",
         "sh",
@@ -925,9 +952,14 @@ fn ps_elapsed_times_are_the_containers() {
     ])
     .output()
     .unwrap();
+    // No process of the container is older than the container (a wrapped value is ~2^32).
+    let lived = started.elapsed().as_secs() + 1;
     let all = etimes(&o.stdout);
     assert!(all.len() >= 60, "{all:?}");
-    assert!(all.iter().all(|&t| t < 30), "{all:?}");
+    assert!(
+        all.iter().all(|&t| t <= lived),
+        "older than {lived} s: {all:?}"
+    );
     let o = vproc_run(&[
         "--no-time-ns",
         "--",

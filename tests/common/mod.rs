@@ -1001,3 +1001,15 @@ impl Drop for Unit {
         let _ = self.child.wait();
     }
 }
+
+/// Whether the kernel has `FUSE_NOTIFY_RESEND` (Linux 6.9): then a crashed process's requests
+/// are queued again; before, they fail with ECONNABORTED.
+pub fn fuse_resend_supported() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 9)
+}

@@ -62,8 +62,33 @@ fi
 
 out=/dev/ttyS1
 stty -F $out raw -echo 2>/dev/null || out=/dev/console
-cd /payload
-/bin/sh /lane-cmd.sh </dev/null >$out 2>&1
-rc=$?
+if [ "${LANE_USERLAND:-busybox}" = host ]; then
+	# The host's root, read-only over virtiofs, under a tmpfs overlay; the command runs in it.
+	R=/newroot
+	mkdir -p /host /ovl $R
+	mount -t virtiofs -o ro hostroot /host || finish 125
+	mount -t tmpfs -o mode=755 tmpfs /ovl
+	mkdir -p /ovl/upper /ovl/work
+	mount -t overlay -o lowerdir=/host,upperdir=/ovl/upper,workdir=/ovl/work overlay $R || finish 125
+	mkdir -p $R/proc $R/sys $R/dev $R/tmp $R/run $R/payload
+	mount -t proc proc $R/proc
+	mount --rbind /sys $R/sys
+	mount --rbind /dev $R/dev
+	mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+	mount -t tmpfs -o mode=755 tmpfs $R/run
+	mount --bind /payload $R/payload
+	cp /lane-cmd.sh $R/run/lane-cmd.sh
+	# The overlay becomes the namespace's root (as switch_root does): programs that setns()
+	# into this mount namespace land at its root, which a plain chroot would leave at the
+	# initramfs.
+	cd $R && mount --move . / || finish 125
+	PATH=/payload:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		chroot . /bin/sh -c 'cd "$1" || exit 125; exec /bin/sh /run/lane-cmd.sh' sh "$LANE_WORKDIR" </dev/null >$out 2>&1
+	rc=$?
+else
+	cd /payload
+	/bin/sh /lane-cmd.sh </dev/null >$out 2>&1
+	rc=$?
+fi
 stty -F $out raw -echo 2>/dev/null
 finish $rc

@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Runs a command inside a throwaway QEMU VM whose kernel has cgroup v2 only (or, with
 # --mode hybrid, v1 controllers plus a cgroup2 mount), as root, with /dev/fuse; exits with the
-# command's status. Used by .ci/run to run tests/cgroup_v2.rs on a real v2 kernel.
+# command's status. Used by .ci/run to run the tests on a real v2 kernel.
 #
-#   tests/vm/lane.sh [--mode v2|hybrid] [-i PATH]... [-e VAR=VAL]... -- COMMAND [ARGS...]
+#   tests/vm/lane.sh [--mode v2|hybrid] [--userland busybox|host] [-i PATH]... [-e VAR=VAL]...
+#                    -- COMMAND [ARGS...]
 #
 # -i copies a file or directory into the guest's /payload (dynamic ELF files get their shared
 # libraries at the same paths). The guest is a Debian cloud kernel (fetched once with
 # `apt-get download` into $VPROC_VM_CACHE, default /var/cache/vproc-vm) and a busybox initramfs;
 # no disk, no network but loopback, 2 vCPUs under software emulation. Needs qemu-system-x86 and
 # busybox-static. Status 124: timeout; 125: the VM or this script failed.
+#
+# --userland host runs COMMAND in the host's own root filesystem instead (procps, Python, Java,
+# Node, runc, the build directory, at their host paths), shared read-only over virtiofs with a
+# tmpfs overlay for writes (nothing on the host is written), in the current directory. It
+# needs QEMU's virtiofsd (Debian's qemu-system-x86 has /usr/lib/qemu/virtiofsd).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${VPROC_VM_CACHE:-/var/cache/vproc-vm}
 MODE=v2
+USERLAND=busybox
 TIMEOUT=${VPROC_VM_TIMEOUT:-600}
 INCLUDES=()
 ENVS=()
@@ -21,6 +28,7 @@ die() { echo "vproc-lane: $*" >&2; exit 125; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--mode) MODE=$2; shift 2 ;;
+	--userland) USERLAND=$2; shift 2 ;;
 	-i) INCLUDES+=("$2"); shift 2 ;;
 	-e) ENVS+=("$2"); shift 2 ;;
 	--) shift; break ;;
@@ -29,6 +37,12 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: $0 [--mode v2|hybrid] [-i PATH]... [-e VAR=VAL]... -- COMMAND [ARGS...]"
 case $MODE in v2 | hybrid) ;; *) die "--mode is v2 or hybrid" ;; esac
+case $USERLAND in busybox | host) ;; *) die "--userland is busybox or host" ;; esac
+VIRTIOFSD=
+if [ "$USERLAND" = host ]; then
+	for v in /usr/lib/qemu/virtiofsd /usr/libexec/virtiofsd; do [ -x "$v" ] && VIRTIOFSD=$v && break; done
+	[ -n "$VIRTIOFSD" ] || die "--userland host needs virtiofsd (apt-get install qemu-system-x86)"
+fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: apt-get install qemu-system-x86"
 BUSYBOX=/bin/busybox
 [ -x $BUSYBOX ] && ! ldd $BUSYBOX >/dev/null 2>&1 || die "a static /bin/busybox is needed: apt-get install busybox-static"
@@ -71,9 +85,9 @@ add_module() {
 	for d in $deps; do add_module "$d"; done
 	ORDER+=("$n:$p")
 }
-# fuse for vproc serve, overlay for vproc run --overlay, zram (and its default compressor)
-# for a swap device.
-for m in fuse overlay zram lzo-rle; do add_module $m; done
+# fuse for vproc serve, overlay for vproc run --overlay (and the host userland's root), zram
+# (and its default compressor) for a swap device, virtio_pci and virtiofs for the host userland.
+for m in fuse overlay zram lzo-rle virtio_pci virtiofs; do add_module $m; done
 
 BASE=$CACHE/base-$KPKG-$( { cat "$HERE/init.sh" $BUSYBOX; echo "${ORDER[*]}"; } | sha256sum | cut -c1-12).cpio
 if [ ! -f "$BASE" ]; then
@@ -98,8 +112,10 @@ flock -u 9
 
 WORK=$(mktemp -d /tmp/vproc-lane.XXXXXX)
 QPID=
+VPID=
 cleanup() {
 	[ -z "$QPID" ] || kill "$QPID" 2>/dev/null || true
+	[ -z "$VPID" ] || kill "$VPID" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -122,7 +138,11 @@ for i in "${INCLUDES[@]}"; do
 	while IFS= read -r -d '' f; do copy_libs "$f"; done < <(find "$P/payload/$(basename "$i")" -type f -perm -u+x -print0)
 done
 q() { local s=${1//\'/\'\\\'\'}; printf "'%s'" "$s"; }
-echo "LANE_MODE=$MODE" >"$P/etc/lane.conf"
+{
+	echo "LANE_MODE=$MODE"
+	echo "LANE_USERLAND=$USERLAND"
+	echo "LANE_WORKDIR=$(q "$PWD")"
+} >"$P/etc/lane.conf"
 {
 	for e in "${ENVS[@]}"; do echo "export ${e%%=*}=$(q "${e#*=}")"; done
 	printf 'exec'
@@ -134,7 +154,19 @@ cat "$BASE" "$WORK/payload.cpio" >"$WORK/initrd"
 
 KARGS="console=ttyS0 quiet panic=-1 oops=panic"
 if [ "$MODE" = v2 ]; then KARGS="$KARGS cgroup_no_v1=all"; fi
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 \
+QEMU_HOST=()
+if [ "$USERLAND" = host ]; then
+	# sandbox=chroot: the default namespace sandbox cannot pivot_root with source=/.
+	"$VIRTIOFSD" --socket-path="$WORK/vfs.sock" -o source=/ -o sandbox=chroot -o cache=auto \
+		-o no_posix_lock -o no_flock -o log_level=err &
+	VPID=$!
+	for _ in $(seq 100); do [ -S "$WORK/vfs.sock" ] && break; sleep 0.05; done
+	[ -S "$WORK/vfs.sock" ] || die "virtiofsd did not start"
+	# vhost-user needs the guest's memory shared (a memfd backend).
+	QEMU_HOST=(-object memory-backend-memfd,id=mem,size=2048M,share=on -numa node,memdev=mem
+		-chardev "socket,id=vfs,path=$WORK/vfs.sock" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot)
+fi
+timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 "${QEMU_HOST[@]}" \
 	-no-reboot -display none -monitor none -nodefaults -vga none \
 	-serial "file:$WORK/console" -serial "file:$WORK/out" \
 	-kernel "$VMLINUZ" -initrd "$WORK/initrd" -append "$KARGS" </dev/null &
@@ -151,5 +183,5 @@ if [ -z "$rc" ]; then
 	echo "vproc-lane: the VM ended without a status (qemu $qrc); console:" >&2
 	tail -n 40 "$WORK/console" | tr -d '\r' >&2
 fi
-echo "vproc-lane: mode=$MODE kernel=$KVER exit=$rc" >&2
+echo "vproc-lane: mode=$MODE userland=$USERLAND kernel=$KVER exit=$rc" >&2
 exit "$rc"

@@ -1,33 +1,80 @@
 #!/usr/bin/env bash
-# The cgroup v2 lane: builds vproc and the tests/cgroup_v2.rs test binary, and runs that binary
-# inside a cgroup-v2-only VM, then inside a hybrid one (v1 controllers plus cgroup2).
+# The cgroup v2 lane, in three modes:
+#   v2, hybrid   the busybox guest (nothing but busybox and the binaries copied in) runs
+#                tests/cgroup_v2.rs in a cgroup-v2-only VM, then in a hybrid one (v1
+#                controllers plus cgroup2);
+#   v2-host      the host's own userland (procps, Python, Java, Node, runc, this build), shared
+#                into a cgroup-v2-only VM, runs every integration test binary that uses real
+#                cgroups, with the same assertions as on the host.
 #
-#   tests/vm/run-tests.sh [--mode v2|hybrid|both] [TEST FILTER...]
+#   tests/vm/run-tests.sh [--mode v2|hybrid|v2-host|all] [TEST FILTER...]
 #
-# Prints the test output and exits non-zero if any VM run failed.
+# Prints the test output, then one line per mode: `lane MODE: N passed, N failed, N skipped`.
+# Exits non-zero if any VM run failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MODES=(v2 hybrid)
+MODES=(v2 hybrid v2-host)
 if [ "${1:-}" = --mode ]; then
-	case $2 in both) ;; *) MODES=("$2") ;; esac
+	case $2 in all) ;; *) MODES=("$2") ;; esac
 	shift 2
 fi
+# The test binaries of the v2-host mode: each one that runs real cgroups, FUSE or runtimes
+# ($VPROC_LANE_TESTS, space-separated, for a few).
+read -r -a HOST_TESTS <<<"${VPROC_LANE_TESTS:-real_cgroups cgroup_v2 serve run restart read_paths status engines}"
 cargo build --quiet --workspace --bins
-bin=$(cargo test --quiet --test cgroup_v2 --no-run --message-format=json 2>/dev/null |
-	grep '"name":"cgroup_v2"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
-[ -x "$bin" ] || { echo "run-tests: could not build tests/cgroup_v2.rs" >&2; exit 1; }
+exe() { # NAME: the path of the test binary tests/NAME.rs
+	cargo test --quiet --test "$1" --no-run --message-format=json 2>/dev/null |
+		grep "\"name\":\"$1\"" | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1
+}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp "$bin" "$stage/cgroup_v2"
-cp target/debug/vproc target/debug/vproc-mount "$stage/"
-# crun (and its libraries) for the OCI hook test, when the host has it.
-crun=$(command -v crun || true)
-[ -z "$crun" ] || cp "$crun" "$stage/crun"
 status=0
+summary=()
+count() { # MODE LOG: the mode's totals line
+	awk -v mode="$1" '
+		/^test result:/ { p += $4; f += $6 }
+		/^skipped:/ { s++ }
+		END { printf "lane %s: %d passed, %d failed, %d skipped\n", mode, p, f, s }' "$2"
+}
 for mode in "${MODES[@]}"; do
 	echo "== cgroup v2 lane: $mode =="
-	tests/vm/lane.sh --mode "$mode" -i "$stage/cgroup_v2" -i "$stage/vproc" -i "$stage/vproc-mount" \
-		${crun:+-i "$stage/crun"} -e VPROC_BIN=/payload/vproc -e VPROC_MOUNT_BIN=/payload/vproc-mount -e VPROC_LANE="$mode" \
-		-e RUST_BACKTRACE=1 -- /payload/cgroup_v2 --test-threads 1 "$@" || status=1
+	log=$stage/$mode.log
+	case $mode in
+	v2 | hybrid)
+		bin=$(exe cgroup_v2)
+		[ -x "$bin" ] || { echo "run-tests: could not build tests/cgroup_v2.rs" >&2; exit 1; }
+		cp "$bin" "$stage/cgroup_v2"
+		cp target/debug/vproc target/debug/vproc-mount "$stage/"
+		# crun (and its libraries) for the OCI hook test, when the host has it.
+		crun=$(command -v crun || true)
+		[ -z "$crun" ] || cp "$crun" "$stage/crun"
+		tests/vm/lane.sh --mode "$mode" -i "$stage/cgroup_v2" -i "$stage/vproc" -i "$stage/vproc-mount" \
+			${crun:+-i "$stage/crun"} -e VPROC_BIN=/payload/vproc -e VPROC_MOUNT_BIN=/payload/vproc-mount -e VPROC_LANE="$mode" \
+			-e RUST_BACKTRACE=1 -- /payload/cgroup_v2 --test-threads 1 "$@" 2>&1 | tee "$log" || status=1
+		;;
+	v2-host)
+		script=$stage/host-tests.sh
+		{
+			echo 'rc=0'
+			for t in "${HOST_TESTS[@]}"; do
+				bin=$(exe "$t")
+				[ -x "$bin" ] || { echo "run-tests: could not build tests/$t.rs" >&2; exit 1; }
+				printf 'echo "== %s =="\n' "$t"
+				# The guest's serial port is a terminal: no colour codes in the log.
+				printf '%q --color never' "$bin"
+				for a in "$@"; do printf ' %q' "$a"; done
+				echo ' || rc=1'
+			done
+			echo 'exit $rc'
+		} >"$script"
+		VPROC_VM_TIMEOUT=${VPROC_VM_TIMEOUT:-1500} tests/vm/lane.sh --mode v2 --userland host \
+			-e VPROC_LANE=v2 -e VPROC_LANE_USERLAND=host -e VPROC_REQUIRE_REAL="${VPROC_REQUIRE_REAL:-0}" -e RUST_BACKTRACE=1 \
+			-e PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			-i "$script" -- /bin/sh /payload/host-tests.sh 2>&1 | tee "$log" || status=1
+		;;
+	*) echo "run-tests: unknown mode $mode" >&2; exit 2 ;;
+	esac
+	summary+=("$(count "$mode" "$log")")
 done
+printf '%s\n' "${summary[@]}"
 exit $status

@@ -78,3 +78,25 @@ fn ci_runs_the_readme_test_command() {
         ".ci/run does not run `{test}`"
     );
 }
+
+/// A CI step that pipes its output into `tee` fails when its command fails: `bash -c` does not
+/// inherit the script's `pipefail`, so each such step sets it itself (without it, a failed lane
+/// once ended in a green CI).
+#[test]
+fn ci_steps_keep_their_commands_status() {
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let piped: Vec<&str> = ci
+        .lines()
+        .filter(|l| l.trim_start().starts_with("step ") && l.contains("| tee"))
+        .collect();
+    assert!(!piped.is_empty());
+    for line in piped {
+        assert!(line.contains("bash -o pipefail -c"), "{line}");
+    }
+    // The shape the steps use does carry the failure.
+    let status = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", "false 2>&1 | tee /dev/null"])
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}

@@ -77,6 +77,14 @@ if [ "${LANE_USERLAND:-busybox}" = host ]; then
 	mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 	mount -t tmpfs -o mode=755 tmpfs $R/run
 	mount --bind /payload $R/payload
+	# A working directory under /tmp or /run (a CI clone, say) was just covered by a tmpfs:
+	# it gets an overlay of its own.
+	case $LANE_WORKDIR in
+	/tmp/* | /run/*)
+		mkdir -p /ovl/wd/upper /ovl/wd/work $R$LANE_WORKDIR
+		mount -t overlay -o lowerdir=/host$LANE_WORKDIR,upperdir=/ovl/wd/upper,workdir=/ovl/wd/work overlay $R$LANE_WORKDIR || finish 125
+		;;
+	esac
 	cp /lane-cmd.sh $R/run/lane-cmd.sh
 	# The overlay becomes the namespace's root (as switch_root does): programs that setns()
 	# into this mount namespace land at its root, which a plain chroot would leave at the

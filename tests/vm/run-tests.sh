@@ -74,7 +74,10 @@ for mode in "${MODES[@]}"; do
 		;;
 	*) echo "run-tests: unknown mode $mode" >&2; exit 2 ;;
 	esac
-	summary+=("$(count "$mode" "$log")")
+	line=$(count "$mode" "$log")
+	summary+=("$line")
+	# A mode that ran nothing (the VM did not come up, a binary was not found) failed.
+	case $line in *": 0 passed,"*) echo "run-tests: lane $mode ran no test" >&2; status=1 ;; esac
 done
 printf '%s\n' "${summary[@]}"
 exit $status

@@ -397,15 +397,15 @@ fn worker_crashes_lose_at_most_the_requests_in_hand() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let reads = || -> u64 {
+    // `None` while the file is being rewritten (empty for an instant), never a false 0.
+    let reads = || -> Option<u64> {
         std::fs::read_to_string(&progress)
             .ok()
             .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0)
     };
     let more_reads = |what: &str| {
-        let from = reads();
-        common::wait_for(what, || (reads() >= from + 3).then_some(()));
+        let from = common::wait_for("the reader's progress", reads);
+        common::wait_for(what, || reads().filter(|&n| n >= from + 3));
     };
     let status_of = || vproc::fs::supervisor::Status::read(&d.mnt);
     for _ in 0..5 {

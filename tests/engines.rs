@@ -2,6 +2,11 @@
 //! (`vproc-mount oci-hook`, createContainer stage) with runc and crun running a bundle whose
 //! config carries the hook, and podman with the shipped hooks.d file and the annotation.
 
+// Not in the v2-host VM lane (tests/vm/run-tests.sh): there, on a cgroup-v2-only 6.1 guest, the
+// runc and podman containers of these tests read the host's values through the OCI hook's
+// views (crun's, in tests/cgroup_v2.rs, read their own). Found by the lane, not yet explained;
+// run it with `VPROC_LANE_TESTS=engines tests/vm/run-tests.sh --mode v2-host`.
+
 mod common;
 
 use common::{rootfs, Daemon, Litter, SCRIPT};

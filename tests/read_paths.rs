@@ -78,7 +78,8 @@ for v in views:
     for m in methods:
         got = m(p)
         if shape(got) != shape(ref):
-            print(f"{v}: {m.__name__} gave {len(got)} bytes, read gave {len(ref)}"); sys.exit(1)
+            diff = [(a, b) for a, b in zip(ref.split(b"\n"), got.split(b"\n")) if shape(a) != shape(b)]
+            print(f"{v}: {m.__name__} gave {len(got)} bytes, read gave {len(ref)}; first different line: {diff[:1]}"); sys.exit(1)
 print("ok")
 "#;
 

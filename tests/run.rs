@@ -941,16 +941,17 @@ fn ps_elapsed_times_are_the_containers() {
     assert!(e.iter().all(|&t| (1..30).contains(&t)), "{text}");
     // procps `uptime`: " 12:00:02 up 0 min, ..." (the host's would be hours or days).
     assert!(text.contains("up 0 min"), "{text}");
-    // `ps` lists itself, started an instant ago: its elapsed time never wraps (the uptime view
-    // is never older than a process that reads it).
+    // Read again and again, the container's processes' elapsed times never wrap and never
+    // exceed the container's life.
     let started = std::time::Instant::now();
     let o = vproc_run(&[
         "--",
         "sh",
         "-c",
-        // Not ps itself: procps shows 4123168608 for a process that reads /proc/uptime in the
-        // hundredth of a second it started in, on the host's own /proc too.
-        "for i in $(seq 30); do ps -eo etimes=,comm= | awk '$2 != \"ps\" {print $1}'; done",
+        // The init and the shell, not ps or anything started with it: procps shows 4123168608
+        // for a process started in the hundredth of a second it reads /proc/uptime in (or
+        // after), on the host's own /proc too.
+        "for i in $(seq 30); do ps -o etimes= -p 1,$$; done",
     ])
     .output()
     .unwrap();

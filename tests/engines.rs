@@ -337,14 +337,9 @@ fn hook_leaves_files_the_config_mounts() {
 #[test]
 fn the_sysinfo_agent_answers_runc_and_podman_containers() {
     require_real_cgroups!();
-    let dir = tempfile::Builder::new()
-        .prefix("vproc-test-seccomp")
-        .tempdir()
-        .unwrap();
-    if !have("runc") || rootfs(dir.path()).is_none() {
-        common::skip("runc or busybox is not installed (apt-get install runc busybox-static)");
+    let Some(dir) = runc_workdir() else {
         return;
-    }
+    };
     let socket = dir.path().join("sysinfo.sock");
     let _agent = common::Proc::spawn(
         Command::new(common::vproc_bin())
@@ -437,20 +432,28 @@ impl Drop for RuncContainer {
     }
 }
 
-/// The agent's shipped unit, restarted and crashed under a running container: the listener
-/// comes back from the fd store, and the container's `sysinfo` calls after each are answered
-/// with its own figures (a lost listener would make them fail with ENOSYS).
-#[test]
-fn the_sysinfo_agent_restarts_under_running_containers() {
-    require_real_cgroups!();
+/// A scratch directory with a busybox rootfs for runc, or `None` (skipped) without them.
+fn runc_workdir() -> Option<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("vproc-test-seccomp")
         .tempdir()
         .unwrap();
     if !have("runc") || rootfs(dir.path()).is_none() {
         common::skip("runc or busybox is not installed (apt-get install runc busybox-static)");
-        return;
+        return None;
     }
+    Some(dir)
+}
+
+/// The agent's shipped unit, restarted and crashed under a running container: the listener
+/// comes back from the fd store, and the container's `sysinfo` calls after each are answered
+/// with its own figures (a lost listener would make them fail with ENOSYS).
+#[test]
+fn the_sysinfo_agent_restarts_under_running_containers() {
+    require_real_cgroups!();
+    let Some(dir) = runc_workdir() else {
+        return;
+    };
     let socket = dir.path().join("sysinfo.sock");
     let mut unit = common::Unit::start(
         "vproc-sysinfo.service",

@@ -61,30 +61,36 @@ pub fn send_views(sock: &OwnedFd, views: &[OpenView]) -> Result<(), Error> {
     // A message always carries at least one byte, so "no views" is distinguishable from EOF.
     let mut payload = vec![u8::try_from(idx.len()).unwrap_or(0)];
     payload.extend_from_slice(&idx);
-    let iov = [IoSlice::new(&payload)];
+    send_with_fds(sock, &payload, &fds, "sending the views to the container")
+}
+
+/// One message: `payload` (never empty, so it is told apart from EOF) and `fds`, if any.
+fn send_with_fds(
+    sock: &OwnedFd,
+    payload: &[u8],
+    fds: &[RawFd],
+    what: &'static str,
+) -> Result<(), Error> {
+    let iov = [IoSlice::new(payload)];
     let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
         Vec::new()
     } else {
-        vec![ControlMessage::ScmRights(&fds)]
+        vec![ControlMessage::ScmRights(fds)]
     };
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
-        .map_err(Error::sys("sending the views to the container"))?;
+        .map_err(Error::sys(what))?;
     Ok(())
 }
 
 /// The init, its setup done: says so, with the sysinfo listener if it made one.
 pub fn send_ready(sock: &OwnedFd, listener: Option<&OwnedFd>) -> Result<(), Error> {
     let fds: Vec<RawFd> = listener.iter().map(|l| l.as_raw_fd()).collect();
-    let payload = [u8::from(listener.is_some())];
-    let iov = [IoSlice::new(&payload)];
-    let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
-        Vec::new()
-    } else {
-        vec![ControlMessage::ScmRights(&fds)]
-    };
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None)
-        .map_err(Error::sys("telling vproc run the container is set up"))?;
-    Ok(())
+    send_with_fds(
+        sock,
+        &[u8::from(listener.is_some())],
+        &fds,
+        "telling vproc run the container is set up",
+    )
 }
 
 /// The parent: `Some` once the init has set up (with the sysinfo listener it sent, if any);

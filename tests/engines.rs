@@ -513,4 +513,5 @@ fn the_sysinfo_agent_restarts_under_running_containers() {
         unit.act(action);
         assert_eq!(ask(n).trim(), "262144", "after {action}");
     }
+    unit.finish();
 }

@@ -316,6 +316,7 @@ fn the_shipped_unit_restarts_crashes_and_reloads_without_a_failed_read() {
     let m = std::fs::read_to_string(mnt.join("proc/meminfo")).unwrap();
     assert!(m.starts_with("MemTotal:"), "{m}");
     assert_eq!(fuse_mounts_at(&mnt), 1);
+    unit.finish();
 }
 
 /// A DaemonSet's rolling update, node side: a second daemon started with `--take-over` gets

@@ -954,6 +954,8 @@ impl Drop for SharedDir {
 pub struct Unit {
     child: Child,
     out: std::io::BufReader<std::process::ChildStdout>,
+    /// The emulator's TMPDIR: its notify socket's directory is made there.
+    tmp: tempfile::TempDir,
 }
 
 impl Unit {
@@ -972,13 +974,30 @@ impl Unit {
         for (from, to) in replace {
             cmd.arg("--replace").arg(format!("{from}={to}"));
         }
+        let tmp = tempfile::Builder::new()
+            .prefix("vproc-test-unit")
+            .tempdir()
+            .unwrap();
         let mut child = cmd
+            .env("TMPDIR", tmp.path())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
-        Unit { child, out }
+        Unit { child, out, tmp }
+    }
+
+    /// Stops the service (the store flushed) and checks the emulator left nothing behind.
+    pub fn finish(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        let left: Vec<_> = std::fs::read_dir(self.tmp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "the emulated systemd left {left:?}");
     }
 
     /// Runs `action` (start, restart, crash, reload, stop, status); its answer.

@@ -25,6 +25,7 @@ import ctypes
 import fcntl
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -284,9 +285,13 @@ def main():
         err = svc.act(action)
         ms = (time.monotonic() - t) * 1000
         print(f"fail {action} {err}" if err else f"ok {action} {ms:.1f}", flush=True)
-    if svc.main:
-        svc.stop_main(signal.SIGTERM)
-    svc.store.flush()
+    try:
+        if svc.main:
+            svc.stop_main(signal.SIGTERM)
+        svc.store.flush()
+    finally:
+        # The notify socket's directory goes with the service.
+        shutil.rmtree(svc.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,20 @@ impl Drop for Podman {
             .cmd("rm")
             .args(["--force", "--time", "0", &self.name])
             .output();
+        // podman's overlay driver can leave its storage mounted (`storage/root/overlay`), and
+        // a mounted directory is not removed with the rest.
+        let dir = self.dir.path().to_owned();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut under: Vec<PathBuf> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(PathBuf::from)
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        for m in under {
+            let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
     }
 }
 

@@ -354,9 +354,16 @@ impl Drop for Proc {
     }
 }
 
-/// Polls `f` until it returns `Some`, for up to 10 s.
+/// Polls `f` until it returns `Some`, for up to 30 s (120 s in the VM lane).
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A guard against hangs, not a speed limit: generous, and more so in the emulated VM lane,
+    // where a debug daemon can take over 10 s to start when the host is busy.
+    let limit = if std::env::var_os("VPROC_LANE").is_some() {
+        120
+    } else {
+        30
+    };
+    let deadline = Instant::now() + Duration::from_secs(limit);
     loop {
         if let Some(v) = f() {
             return v;

@@ -307,14 +307,10 @@ impl Composer {
     pub fn sysinfo(&self, c: Option<&Container>) -> libc::sysinfo {
         let mut host = host_sysinfo();
         let Some(c) = c else { return host };
-        let snap = self.snapshot(
-            c,
-            Parts {
-                memory: true,
-                pids: true,
-                ..Parts::default()
-            },
-        );
+        // The meminfo view's own snapshot: busybox `free` takes MemFree from here and Cached
+        // from the view, and subtracts both from MemTotal.
+        let snap = self.snapshot(c, parts(ViewId::Meminfo));
+        let pids = self.snapshot(c, parts(ViewId::Loadavg)).pids;
         let unit = u64::from(host.mem_unit.max(1));
         let base = views::sysinfo::Sysinfo {
             uptime: u64::try_from(host.uptime).unwrap_or(0),
@@ -342,8 +338,7 @@ impl Composer {
                 s.load.avg
             })
         });
-        let tasks = snap
-            .pids
+        let tasks = pids
             .map(|p| p.current)
             .or(load.map(|l| l.total).filter(|&t| t > 0));
         let s =

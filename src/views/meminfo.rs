@@ -22,6 +22,12 @@ pub struct MemFigures {
     pub swap_total: u64,
     /// SwapFree.
     pub swap_free: u64,
+    /// AnonPages, at most what the cgroup uses (MemTotal - MemFree).
+    pub anon: u64,
+    /// Cached, at most what the cgroup uses beyond `anon`.
+    pub cached: u64,
+    /// SReclaimable (and KReclaimable), at most what the cgroup uses beyond `anon + cached`.
+    pub sreclaimable: u64,
 }
 
 impl MemFigures {
@@ -39,6 +45,17 @@ impl MemFigures {
         };
         let reclaimable = file_lru.saturating_add(s.slab_reclaimable.unwrap_or(0)) / 1024;
         let available = free.saturating_add(reclaimable).min(total);
+        // busybox `free` shows MemTotal - MemFree - Cached - SReclaimable - Buffers as "used",
+        // unsigned, with MemFree from sysinfo(2), read a moment before. Anonymous pages, page
+        // cache and slab are all part of the usage, but the stat file lags the usage counter
+        // (v2 flushes it lazily), so uncapped a shrinking cache showed 18014398509481953 kB
+        // used. Keeping the anonymous pages inside the usage, and the cache and slab inside
+        // what is left, holds the kernel's invariant and leaves `free` a margin for what the
+        // container allocates between the two reads.
+        let used = total - free;
+        let anon = (s.anon.unwrap_or(0) / 1024).min(used);
+        let cached = (s.file.unwrap_or(0) / 1024).min(used - anon);
+        let sreclaimable = (s.slab_reclaimable.unwrap_or(0) / 1024).min(used - anon - cached);
         let (swap_total, swap_free) = match &mem.swap {
             Some(sw) => {
                 let t = sw
@@ -54,6 +71,9 @@ impl MemFigures {
             available,
             swap_total,
             swap_free,
+            anon,
+            cached,
+            sreclaimable,
         }
     }
 }
@@ -107,7 +127,7 @@ fn value_for(key: &[u8], f: &MemFigures, mem: &MemorySnapshot, host: Option<u64>
         b"MemFree" => f.free,
         b"MemAvailable" => f.available,
         b"Buffers" | b"SwapCached" => 0,
-        b"Cached" => kb(s.file),
+        b"Cached" => f.cached,
         b"Active" => sum(s.active_anon, s.active_file),
         b"Inactive" => sum(s.inactive_anon, s.inactive_file),
         b"Active(anon)" => kb(s.active_anon),
@@ -121,10 +141,10 @@ fn value_for(key: &[u8], f: &MemFigures, mem: &MemorySnapshot, host: Option<u64>
         b"SwapFree" => f.swap_free,
         b"Dirty" => kb(s.file_dirty),
         b"Writeback" => kb(s.file_writeback),
-        b"AnonPages" => kb(s.anon),
+        b"AnonPages" => f.anon,
         b"Mapped" => kb(s.file_mapped),
         b"Shmem" => kb(s.shmem),
-        b"KReclaimable" | b"SReclaimable" => kb(s.slab_reclaimable),
+        b"KReclaimable" | b"SReclaimable" => f.sreclaimable,
         b"Slab" => kb(s.slab.or_else(|| {
             s.slab_reclaimable
                 .zip(s.slab_unreclaimable)
@@ -206,6 +226,42 @@ mod tests {
         let s = render_str(HOST, Some(&m));
         assert!(s.contains("MemFree:               0 kB"), "{s}");
         assert!(s.contains("MemAvailable:      32768 kB"), "{s}");
+    }
+
+    /// The v2 lane's busybox `free` once showed 18014398509481953 kB used: memory.stat's file
+    /// pages (flushed lazily) exceeded memory.current. MemFree + AnonPages + Cached +
+    /// SReclaimable stays within MemTotal.
+    #[test]
+    fn free_plus_cache_never_exceeds_total() {
+        let mut m = snap();
+        m.usage = mib(40);
+        m.stat.anon = Some(mib(2));
+        m.stat.file = Some(mib(48));
+        m.stat.slab_reclaimable = Some(mib(4));
+        let host = [
+            HOST,
+            b"AnonPages:        500000 kB\nSReclaimable:      90000 kB\n",
+        ]
+        .concat();
+        let s = render_str(&host, Some(&m));
+        let kb = |key: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().strip_suffix(" kB"))
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert_eq!(kb("MemFree:"), 221184, "{s}");
+        assert_eq!(kb("AnonPages:"), 2048, "{s}");
+        assert_eq!(kb("Cached:"), 38912, "{s}");
+        assert_eq!(kb("SReclaimable:"), 0, "{s}");
+        // With room for both, both are shown as they are.
+        m.usage = mib(64);
+        let s = render_str(&host, Some(&m));
+        assert!(s.contains("Cached:            49152 kB\n"), "{s}");
+        assert!(s.contains("SReclaimable:       4096 kB\n"), "{s}");
     }
 
     #[test]

@@ -46,6 +46,9 @@ mod tests {
             available: 0,
             swap_total: 131072,
             swap_free: 130048,
+            anon: 0,
+            cached: 0,
+            sreclaimable: 0,
         };
         let mut out = Vec::new();
         render(

@@ -90,6 +90,9 @@ mod tests {
             available: 250000,
             swap_total: 0,
             swap_free: 0,
+            anon: 0,
+            cached: 0,
+            sreclaimable: 0,
         };
         let load = LoadAvg {
             avenrun: [1 << 11, 1 << 10, 0],

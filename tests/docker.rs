@@ -4,6 +4,10 @@
 //! containers started with `docker run -v` lines and a memory and CPU limit; the installer
 //! step; a rolling update (a second daemon container taking over); and the refusal to serve
 //! with a partial view of the cgroups.
+//!
+//! The v2-host VM lane runs the `docker_run_with*` tests (dockerd starts there, on cgroup v2);
+//! not the two that build the image: they compile vproc statically, which under emulation
+//! takes longer than the lane has.
 
 mod common;
 
@@ -352,4 +356,179 @@ fn docker_run_with_views_bound_from_a_host_daemon() {
         ]);
         assert_eq!(out.trim(), "MemTotal:         163840 kB");
     }
+}
+
+/// An image whose userland is the host's own (`/usr` is bound in at run time: procps, glibc's
+/// getconf, Java, busybox), imported from a tarball of the merged-/usr links; its name.
+fn host_userland_image(docker: &Docker) -> String {
+    let name = "vproc-test-usr:latest";
+    let root = tempfile::tempdir().unwrap();
+    for d in ["proc", "sys", "dev", "etc", "tmp", "run", "usr"] {
+        std::fs::create_dir_all(root.path().join(d)).unwrap();
+    }
+    for l in ["bin", "sbin", "lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{l}"), root.path().join(l)).unwrap();
+    }
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n",
+    )
+    .unwrap();
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .args(["-c", "."])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let mut import = docker
+        .cmd()
+        .args(["import", "-", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    import.stdin.take().unwrap().write_all(&tar.stdout).unwrap();
+    assert!(import.wait().unwrap().success());
+    name.to_owned()
+}
+
+/// What a user gets from `docker run --memory 256m --cpus 0.5 --cpuset-cpus 0` with the lines
+/// `vproc-mount print --format docker` prints: procps `free` and `top`, `nproc`, `getconf`,
+/// Java and busybox see the limits; so do they after `docker restart` and in `docker exec`;
+/// and a reader that keeps reading while the daemon is upgraded twice loses no read.
+#[test]
+fn docker_run_with_the_printed_flags_sees_the_limits() {
+    require_real_cgroups!();
+    let Some(docker) = Docker::start() else {
+        return;
+    };
+    let d = Daemon::start(&[]);
+    let printed = Command::new(common::vproc_mount_bin())
+        .args(["print", "--format", "docker", "--source"])
+        .arg(&d.mnt)
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let flags: Vec<String> = String::from_utf8(printed.stdout)
+        .unwrap()
+        .split_whitespace()
+        .filter(|w| *w != "\\")
+        .map(str::to_owned)
+        .collect();
+    assert!(flags.len() >= 2 * 8, "{flags:?}");
+    let image = host_userland_image(&docker);
+    let java = std::fs::canonicalize("/usr/bin/java").ok();
+    let mut args: Vec<String> = ["run", "-d", "--name", "app", "--cgroup-parent"]
+        .map(String::from)
+        .to_vec();
+    args.push(docker.parent.clone());
+    args.extend(
+        [
+            "--memory",
+            "256m",
+            "--cpus",
+            "0.5",
+            "--cpuset-cpus",
+            "0",
+            "-v",
+            "/usr:/usr:ro",
+        ]
+        .map(String::from),
+    );
+    for conf in std::fs::read_dir("/etc").unwrap().flatten() {
+        if conf.file_name().to_string_lossy().starts_with("java-") {
+            let p = conf.path().display().to_string();
+            args.extend(["-v".into(), format!("{p}:{p}:ro")]);
+        }
+    }
+    args.extend(flags);
+    args.extend([image, "sleep".into(), "1000".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker.ok(&refs);
+
+    let check = |when: &str| {
+        let script = "free -b | grep Mem:; top -bn1 | grep 'Mem :'; nproc; \
+            getconf _NPROCESSORS_ONLN; busybox cat /proc/meminfo | head -1; \
+            busybox top -bn1 | grep '^Mem:'";
+        let out = docker.ok(&["exec", "app", "sh", "-c", script]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().nth(1),
+            Some("268435456"),
+            "{when}: free -b: {out}"
+        );
+        assert!(lines[1].contains(" 256.0 total"), "{when}: top: {out}");
+        assert_eq!(
+            lines[2..5],
+            ["1", "1", "MemTotal:         262144 kB"],
+            "{when}: {out}"
+        );
+        // busybox top: used + free is the container's memory.
+        let kb = |w: &str| w.trim_end_matches('K').parse::<u64>().unwrap();
+        let words: Vec<&str> = lines[5].split_whitespace().collect();
+        assert_eq!(
+            kb(words[1]) + kb(words[3]),
+            262144,
+            "{when}: busybox top: {out}"
+        );
+        if let Some(java) = &java {
+            let java = java.display().to_string();
+            let out = docker.ok(&[
+                "exec",
+                "app",
+                "sh",
+                "-c",
+                &format!(
+                    "{java} -XX:+PrintFlagsFinal -version 2>/dev/null | grep -w MaxHeapSize; \
+                     {java} -XshowSettings:system -version 2>&1 | grep 'CPU Count'"
+                ),
+            ]);
+            let heap: u64 = line(&out, "")
+                .split_whitespace()
+                .nth(3)
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(heap > 0 && heap <= 128 << 20, "{when}: Java: {out}");
+            assert!(
+                out.contains("Effective CPU Count: 1"),
+                "{when}: Java: {out}"
+            );
+        } else {
+            common::skip("java is not installed: the Java check did not run");
+        }
+    };
+    check("docker run");
+    docker.ok(&["restart", "--time", "0", "app"]);
+    check("docker restart");
+
+    // A reader in the container for as long as the daemon is upgraded twice.
+    let reader = "n=0; bad=0; while [ ! -e /tmp/stop ]; do \
+          read -r v < /proc/meminfo || bad=$((bad+1)); \
+          [ \"$v\" = 'MemTotal:         262144 kB' ] || bad=$((bad+1)); n=$((n+1)); \
+        done; echo $n $bad > /tmp/result";
+    docker.ok(&["exec", "-d", "app", "sh", "-c", reader]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    common::upgrade(&d.mnt);
+    common::upgrade(&d.mnt);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    docker.ok(&["exec", "app", "sh", "-c", ": > /tmp/stop"]);
+    let result = wait_for("the reader's count", || {
+        let o = docker
+            .cmd()
+            .args(["exec", "app", "cat", "/tmp/result"])
+            .output()
+            .ok()?;
+        let t = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        (o.status.success() && !t.is_empty()).then_some(t)
+    });
+    let n: Vec<u64> = result
+        .split_whitespace()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    eprintln!("reads across two upgrades, wrong or lost: {result}");
+    assert!(n[0] > 0, "the reader read: {result}");
+    assert_eq!(n[1], 0, "reads lost or wrong across two upgrades: {result}");
 }

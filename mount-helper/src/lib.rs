@@ -26,6 +26,7 @@ mod ns;
 pub mod oci_hook;
 pub mod print;
 pub mod seccomp;
+pub mod state_pid;
 mod sys;
 mod views;
 

@@ -1,9 +1,10 @@
 //! The OCI hook (`createContainer` stage) for podman, CRI-O and containerd (through NRI's hook
 //! injector): the runtime runs it in the container's mount namespace before `pivot_root`, with
 //! the OCI state on stdin. It binds the container's own view files (named by the init's pid,
-//! which the state carries) onto `<rootfs>/proc/...` and `<rootfs>/sys/devices/system/cpu/...`,
+//! which the state carries, see [`crate::state_pid`]) onto `<rootfs>/proc/...` and `<rootfs>/sys/devices/system/cpu/...`,
 //! skipping files the config already mounts.
 
+use crate::state_pid;
 use crate::views::{attach_views, open_views, open_views_of};
 use crate::Error;
 use serde::Deserialize;
@@ -82,8 +83,9 @@ pub fn run(state_json: &[u8], source: &Path) -> Result<Vec<PathBuf>, HookError> 
         state.bundle.join(config.root.path)
     };
     // The container's own files where the source has them (`by-pid/<init>`), else the
-    // per-reader ones.
-    let views = match state.pid.filter(|&p| p > 0) {
+    // per-reader ones. runc names its init as the container sees it (1), crun 1.8 not at all.
+    let init = state_pid::container_init(Path::new("/proc"), state.pid);
+    let views = match init {
         Some(pid) => open_views_of(source, pid)?,
         None => open_views(source)?,
     };

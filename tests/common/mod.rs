@@ -634,7 +634,12 @@ pub fn bundle(runtime: &str, dir: &Path, source: &Path) -> PathBuf {
     let path = dir.join("config.json");
     let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     c["process"]["terminal"] = false.into();
-    c["process"]["args"] = serde_json::json!(["sh", "-c", SCRIPT]);
+    // First: how many of the container's own files (the containers tree) are bound.
+    c["process"]["args"] = serde_json::json!([
+        "sh",
+        "-c",
+        format!("busybox grep -c ' - fuse.vproc vproc-containers ' /proc/self/mountinfo; {SCRIPT}")
+    ]);
     c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
     c["linux"]["resources"] =
         serde_json::json!({"memory": {"limit": 268435456}, "cpu": {"cpus": "0", "mems": "0"}});
@@ -687,6 +692,19 @@ pub fn run_bundle(runtime: &str, extra: &[&str]) {
         "{runtime}: {text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // runc names its init 1 in the hook's state (the pid as the container sees it): the hook
+    // once took that for the host's pid 1 and bound the host's views, or every reader's.
+    let own: usize = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        own >= 10,
+        "{runtime}: the container's own files are bound: {text}"
+    );
     check_script_output(&text);
 }
 
@@ -709,8 +727,21 @@ pub fn first_number(text: &str) -> f64 {
     text.split(' ').next().unwrap().trim().parse().unwrap()
 }
 
-/// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy;
-/// on drop, the ones that did not exist before are removed (deepest first, only when empty).
+/// The absolute cgroup path an engine's `--cgroup-parent` goes under: this test's memory
+/// cgroup on v1 (the other hierarchies' is their root here), its one cgroup on v2.
+pub fn engine_parent_base() -> String {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let key = if on_v2() { "0::" } else { ":memory:" };
+    let path = own
+        .lines()
+        .find_map(|l| l.split_once(key).map(|(_, p)| p.to_owned()))
+        .unwrap_or("/".into());
+    path.trim_end_matches('/').to_owned()
+}
+
+/// Cgroup directories an engine creates along an absolute parent path in every v1 hierarchy
+/// (in the one tree on v2); on drop, the ones that did not exist before are removed (deepest
+/// first, only when empty).
 pub struct Litter {
     created: Vec<PathBuf>,
 }
@@ -724,9 +755,18 @@ impl Litter {
             levels.push(p.clone());
         }
         let mut created = Vec::new();
-        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let roots: Vec<PathBuf> = if on_v2() {
+            vec![PathBuf::from("/sys/fs/cgroup")]
+        } else {
+            std::fs::read_dir("/sys/fs/cgroup")
+                .unwrap()
+                .flatten()
+                .map(|h| h.path())
+                .collect()
+        };
+        for h in roots {
             for l in &levels {
-                let d = h.path().join(l.strip_prefix("/").unwrap());
+                let d = h.join(l.strip_prefix("/").unwrap());
                 if !d.exists() {
                     created.push(d);
                 }
@@ -794,15 +834,10 @@ impl Docker {
             .unwrap();
         let d = dir.path();
         let host = format!("unix://{}/docker.sock", d.display());
-        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        let memcg = own
-            .lines()
-            .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
-            .unwrap_or("/".into());
         static ENGINES: AtomicU32 = AtomicU32::new(0);
         let parent = format!(
             "{}/vproc-test-engine-{}-{}",
-            memcg.trim_end_matches('/'),
+            engine_parent_base(),
             std::process::id(),
             ENGINES.fetch_add(1, Ordering::Relaxed)
         );

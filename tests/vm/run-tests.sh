@@ -18,11 +18,11 @@ if [ "${1:-}" = --mode ]; then
 	case $2 in all) ;; *) MODES=("$2") ;; esac
 	shift 2
 fi
-# The test binaries of the v2-host mode ($VPROC_LANE_TESTS, space-separated, to choose). Not by
-# default: engines (on this v2 guest the runc and podman hook containers read the host's values:
-# an open finding, see tests/engines.rs) and restart (its supervisor waits, 20-30 s, are too
-# short for a debug build under emulation: see tests/restart.rs).
-read -r -a HOST_TESTS <<<"${VPROC_LANE_TESTS:-real_cgroups cgroup_v2 serve run read_paths status}"
+# The test binaries of the v2-host mode ($VPROC_LANE_TESTS, space-separated, to choose; NAME:A,B
+# runs the tests of NAME whose names contain A or B). Not by default: restart (its supervisor
+# waits, 20-30 s, are too short for a debug build under emulation: see tests/restart.rs), and
+# the docker tests that build the image (see tests/docker.rs).
+read -r -a HOST_TESTS <<<"${VPROC_LANE_TESTS:-real_cgroups cgroup_v2 serve run read_paths status engines docker:docker_run_with}"
 cargo build --quiet --workspace --bins
 exe() { # NAME: the path of the test binary tests/NAME.rs
 	cargo test --quiet --test "$1" --no-run --message-format=json 2>/dev/null |
@@ -58,13 +58,16 @@ for mode in "${MODES[@]}"; do
 		script=$stage/host-tests.sh
 		{
 			echo 'rc=0'
-			for t in "${HOST_TESTS[@]}"; do
+			for entry in "${HOST_TESTS[@]}"; do
+				t=${entry%%:*}
+				filters=()
+				[ "$t" = "$entry" ] || IFS=, read -r -a filters <<<"${entry#*:}"
 				bin=$(exe "$t")
 				[ -x "$bin" ] || { echo "run-tests: could not build tests/$t.rs" >&2; exit 1; }
-				printf 'echo "== %s =="\n' "$t"
+				printf 'echo "== %s =="\n' "$entry"
 				# The guest's serial port is a terminal: no colour codes in the log.
 				printf '%q --color never' "$bin"
-				for a in "$@"; do printf ' %q' "$a"; done
+				for a in "$@" "${filters[@]}"; do printf ' %q' "$a"; done
 				echo ' || rc=1'
 			done
 			echo 'exit $rc'

@@ -234,7 +234,8 @@ pub fn adopt_inherited_fd(fd: std::os::fd::RawFd) -> Option<std::os::fd::OwnedFd
     Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-/// One message of up to `max` bytes from a unix stream, with the fds attached to it (owned).
+/// One message of up to `max` bytes from a unix socket, with the fds attached to it (owned,
+/// close-on-exec; up to the kernel's limit of 253 per message). Zero bytes: the peer is gone.
 pub fn recv_with_fds(
     conn: &impl AsRawFd,
     max: usize,
@@ -242,7 +243,8 @@ pub fn recv_with_fds(
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use std::os::fd::FromRawFd;
     let mut buf = vec![0u8; max];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 16]);
+    // SCM_MAX_FD: the most one message can carry.
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 253]);
     let mut iov = [io::IoSliceMut::new(&mut buf)];
     let msg = recvmsg::<()>(
         conn.as_raw_fd(),

@@ -7,12 +7,12 @@
 //! listener of the seccomp filter it installed (or nothing, if the kernel has none).
 
 use super::Error;
+use crate::kernel::syscall::recv_with_fds;
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use vproc_mount::{OpenView, VIEWS};
 
 /// The parent's and the init's ends.
@@ -96,67 +96,20 @@ pub fn send_ready(sock: &OwnedFd, listener: Option<&OwnedFd>) -> Result<(), Erro
 /// The parent: `Some` once the init has set up (with the sysinfo listener it sent, if any);
 /// `None` if it ended first.
 pub fn recv_ready(sock: &OwnedFd) -> Option<Option<OwnedFd>> {
-    let mut buf = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    if msg.bytes == 0 {
+    let (bytes, fds) = recv_with_fds(sock, 1).ok()?;
+    if bytes.is_empty() {
         return None;
     }
-    let mut fd = None;
-    for c in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(r) = c {
-            for raw in r {
-                #[allow(unsafe_code)]
-                // SAFETY: the kernel just installed this fd in this process for it.
-                let o = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd = Some(o);
-            }
-        }
-    }
-    Some(fd)
+    Some(fds.into_iter().next())
 }
 
 /// Receives the views the parent sent.
 pub fn recv_views(sock: &OwnedFd) -> Result<Vec<OpenView>, Error> {
-    let mut buf = [0u8; 64];
-    let mut space = nix::cmsg_space!([RawFd; 32]);
-    let (n, fds) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(Error::sys("receiving the views from vproc run"))?;
-        let mut fds = Vec::new();
-        for c in msg
-            .cmsgs()
-            .map_err(Error::sys("reading the views message"))?
-        {
-            if let ControlMessageOwned::ScmRights(r) = c {
-                fds.extend(r);
-            }
-        }
-        (msg.bytes, fds)
-    };
-    // Owned first, so every received fd is closed on any path below.
-    let owned: Vec<OwnedFd> = fds
-        .into_iter()
-        .map(|fd| {
-            #[allow(unsafe_code)]
-            // SAFETY: the kernel just installed these fds in this process for it.
-            let o = unsafe { OwnedFd::from_raw_fd(fd) };
-            o
-        })
-        .collect();
+    let (buf, owned) = recv_with_fds(sock, 64).map_err(|e| {
+        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+        Error::sys("receiving the views from vproc run")(errno)
+    })?;
+    let n = buf.len();
     if n == 0 {
         return Err(Error::Serve(
             "vproc run ended before sending the views".into(),

@@ -11,7 +11,7 @@ use super::handover::Handover;
 use super::status::status_path;
 use crate::fs::Error;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -156,40 +156,21 @@ impl Drop for Listening {
 }
 
 fn receive(stream: &UnixStream) -> Result<Handover, Error> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut cmsg = nix::cmsg_space!([RawFd; MAX_FDS]);
-    let (n, fds) = {
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| Error::sys("receiving the hand-over")(e.into()))?;
-        let mut fds: Vec<RawFd> = Vec::new();
-        for c in msg
-            .cmsgs()
-            .map_err(|e| Error::sys("receiving the hand-over")(e.into()))?
-        {
-            if let ControlMessageOwned::ScmRights(list) = c {
-                fds.extend(list);
-            }
-        }
-        (msg.bytes, fds)
-    };
-    // Until the Handover's reader adopts them, the received fds are closed on every error.
-    let close_all = |fds: &[RawFd]| {
-        for &fd in fds {
-            let _ = nix::unistd::close(fd);
-        }
-    };
-    let h = handover_with(&buf[..n], &fds);
-    if h.is_err() {
-        close_all(&fds);
+    let (buf, fds) = crate::kernel::syscall::recv_with_fds(stream, 64 * 1024)
+        .map_err(Error::sys("receiving the hand-over"))?;
+    if fds.len() > MAX_FDS {
+        return Err(Error::Sys {
+            what: "receiving the hand-over",
+            source: std::io::Error::other(format!("{} fds, more than {MAX_FDS}", fds.len())),
+        });
     }
-    h
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let h = handover_with(&buf, &raw)?;
+    // The Handover's reader adopts them now; on any error above they were closed.
+    for f in fds {
+        let _ = f.into_raw_fd();
+    }
+    Ok(h)
 }
 
 /// The message in `bytes`, its fd indices replaced by the received `raw` fds.

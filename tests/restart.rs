@@ -66,12 +66,19 @@ impl Readers {
         let stop = dir.path().join("stop");
         let mut procs = Vec::new();
         let mut cgroups = Vec::new();
-        for i in 0..4u64 {
+        // Under emulation (the VM lane) 16 busy readers starve the 2 emulated CPUs, and the
+        // daemon with them: 4 there, both kinds in both cgroups.
+        let (groups, per) = if std::env::var_os("VPROC_LANE").is_some() {
+            (2, 2)
+        } else {
+            (4, 4)
+        };
+        for i in 0..groups {
             let cg = TestCgroup::new("restart");
             let limit = (256 + 32 * i) << 20;
             cg.set("memory", "memory.limit_in_bytes", &limit.to_string());
-            for j in 0..4 {
-                let root = if j < 2 {
+            for j in 0..per {
+                let root = if j < per / 2 {
                     mnt.display().to_string()
                 } else {
                     format!("{}/by-pid/{{pid}}", mnt.display())

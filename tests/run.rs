@@ -1166,3 +1166,41 @@ fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(count(), vproc::views::ViewId::ALL.len());
 }
+
+/// `/proc/pressure/*`: on cgroup v2 the container's own `*.pressure` files, on v1 (which has
+/// none per cgroup) the host's.
+#[test]
+fn pressure_files_are_the_containers_own() {
+    require_real_cgroups!();
+    if !Path::new("/proc/pressure/memory").exists() {
+        common::not_here("this kernel has no pressure stall information (CONFIG_PSI, psi=1)");
+        return;
+    }
+    let script = "cat /proc/pressure/memory; echo ==; \
+        p=$(sed -n 's/^0:://p' /proc/self/cgroup); cat /sys/fs/cgroup$p/memory.pressure 2>/dev/null; echo ==; \
+        cat /proc/pressure/cpu; echo ==; cat /sys/fs/cgroup$p/cpu.pressure 2>/dev/null; true";
+    let o = vproc_run(&["--memory", "256m", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let parts: Vec<&str> = text.split("==\n").collect();
+    assert_eq!(parts.len(), 4, "{text}");
+    let psi = |s: &str| vproc::cgroup::text::parse_psi(s.as_bytes()).unwrap();
+    let (memory, cpu) = (psi(parts[0]), psi(parts[2]));
+    if common::on_v2() {
+        // Nothing in the container waited for memory: its file and the view agree exactly.
+        assert_eq!(parts[0], parts[1], "{text}");
+        // CPU stalls only grow: the view, read first, is at most the file read after it.
+        let later = psi(parts[3]);
+        assert!(cpu.some.total <= later.some.total, "{text}");
+    } else {
+        // The host's files, passed through (what the kernel itself shows a v1 container).
+        assert!(memory.full.is_some() && cpu.full.is_some(), "{text}");
+        assert!(parts[1].is_empty() && parts[3].is_empty(), "{text}");
+    }
+}

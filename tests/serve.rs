@@ -277,12 +277,14 @@ fn tree_is_read_only_and_listed_once() {
             "diskstats",
             "loadavg",
             "meminfo",
+            "pressure",
             "stat",
             "swaps",
             "uptime",
             "vmstat"
         ]
     );
+    assert_eq!(names("proc/pressure"), ["cpu", "io", "memory"]);
     assert_eq!(
         names("sys/devices/system/cpu"),
         ["online", "possible", "present"]

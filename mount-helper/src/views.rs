@@ -26,13 +26,21 @@ pub const VIEWS: &[&str] = &[
     "sys/devices/system/cpu/possible",
     "sys/devices/system/cpu/present",
     "proc/vmstat",
+    "proc/pressure/cpu",
+    "proc/pressure/memory",
+    "proc/pressure/io",
 ];
 
 /// Views an engine refuses to bind: runc allows a bind mount inside `/proc` only onto its short
 /// list of files (cpuinfo, diskstats, meminfo, stat, swaps, uptime, loadavg, ...), and fails the
 /// container otherwise. They are put in by vproc-mount itself only (the OCI hook, `pid`,
 /// `vproc run`), never printed as engine mounts.
-const ENGINES_REFUSE: &[&str] = &["proc/vmstat"];
+const ENGINES_REFUSE: &[&str] = &[
+    "proc/vmstat",
+    "proc/pressure/cpu",
+    "proc/pressure/memory",
+    "proc/pressure/io",
+];
 
 /// The views an engine's own bind mounts can place (docker `-v`, OCI `mounts`, Kubernetes
 /// `hostPath` volumes).

@@ -31,13 +31,15 @@ pub mod text {
     pub use super::v1::cpuacct::parse_usage_all;
     pub use super::v2::cpu::parse_cpu_max;
     pub use super::v2::io::parse_io_stat;
+    pub use super::v2::pressure::parse_psi;
 }
 pub use hierarchy::{CgroupDir, Controller, Hierarchies, Version};
 pub use membership::ProcCgroups;
 pub use read::read_snapshot;
 pub use snapshot::{
     CgroupSnapshot, ContainerDirs, CpuQuota, CpuSnapshot, CpuUsage, IoDevice, IoSnapshot,
-    MemoryEvents, MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, SwapSnapshot,
+    MemoryEvents, MemorySnapshot, MemoryStat, Parts, PerCpuUsage, PidsSnapshot, PressureSnapshot,
+    Psi, PsiLine, SwapSnapshot,
 };
 
 use std::path::PathBuf;

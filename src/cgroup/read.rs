@@ -1,7 +1,7 @@
 //! Reading a container's snapshot: each requested part from the controller file of the version
 //! that serves it.
 
-use super::hierarchy::Version;
+use super::hierarchy::{CgroupDir, Version};
 use super::snapshot::{CgroupSnapshot, ContainerDirs, Parts};
 use super::{v1, v2, Result};
 
@@ -45,6 +45,23 @@ pub fn read_snapshot(dirs: &ContainerDirs, parts: Parts) -> CgroupSnapshot {
             Version::V1 => v1::pids::read(d, &mut buf),
             Version::V2 => v2::pids::read(d, &mut buf),
         }));
+    }
+    let psi = |d: &Option<CgroupDir>, file: &str, buf: &mut Vec<u8>| {
+        // v1 has no per-cgroup pressure: the view keeps the host's.
+        keep(
+            d.as_ref()
+                .filter(|d| d.version == Version::V2)
+                .map(|d| v2::pressure::read(d, file, buf)),
+        )
+    };
+    if parts.psi_cpu {
+        snap.pressure.cpu = psi(&dirs.cpu, v2::pressure::CPU, &mut buf);
+    }
+    if parts.psi_memory {
+        snap.pressure.memory = psi(&dirs.memory, v2::pressure::MEMORY, &mut buf);
+    }
+    if parts.psi_io {
+        snap.pressure.io = psi(&dirs.blkio, v2::pressure::IO, &mut buf);
     }
     snap
 }

@@ -233,6 +233,39 @@ pub struct PidsSnapshot {
     pub limit: Option<u64>,
 }
 
+/// One line of a pressure (PSI) file, `some` or `full`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PsiLine {
+    /// Share of the last 10 s, in hundredths of a percent (`avg10=1.25` is 125).
+    pub avg10: u32,
+    /// Of the last 60 s, the same way.
+    pub avg60: u32,
+    /// Of the last 300 s, the same way.
+    pub avg300: u32,
+    /// Microseconds stalled since the cgroup (or the host) began.
+    pub total: u64,
+}
+
+/// A pressure file: `some`, and `full` where the kernel writes one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Psi {
+    /// Some tasks stalled.
+    pub some: PsiLine,
+    /// All non-idle tasks stalled.
+    pub full: Option<PsiLine>,
+}
+
+/// The container's own pressure files (cgroup v2 only; v1 has none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PressureSnapshot {
+    /// `cpu.pressure`.
+    pub cpu: Option<Psi>,
+    /// `memory.pressure`.
+    pub memory: Option<Psi>,
+    /// `io.pressure`.
+    pub io: Option<Psi>,
+}
+
 /// Everything the views may need about one container. A part that could not be read is
 /// `None` and the views fall back to the host's value for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -245,6 +278,8 @@ pub struct CgroupSnapshot {
     pub io: Option<IoSnapshot>,
     /// Process counts.
     pub pids: Option<PidsSnapshot>,
+    /// Pressure stall information.
+    pub pressure: PressureSnapshot,
 }
 
 /// The directories of one container, one per controller the host has.
@@ -268,6 +303,9 @@ pub struct Parts {
     pub cpu_usage: bool,
     pub io: bool,
     pub pids: bool,
+    pub psi_cpu: bool,
+    pub psi_memory: bool,
+    pub psi_io: bool,
 }
 
 impl Parts {
@@ -278,5 +316,8 @@ impl Parts {
         cpu_usage: true,
         io: true,
         pids: true,
+        psi_cpu: true,
+        psi_memory: true,
+        psi_io: true,
     };
 }

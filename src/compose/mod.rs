@@ -54,6 +54,18 @@ fn parts(view: ViewId) -> Parts {
         },
         ViewId::Loadavg => Parts { pids: true, ..none },
         ViewId::Diskstats => Parts { io: true, ..none },
+        ViewId::PressureCpu => Parts {
+            psi_cpu: true,
+            ..none
+        },
+        ViewId::PressureMemory => Parts {
+            psi_memory: true,
+            ..none
+        },
+        ViewId::PressureIo => Parts {
+            psi_io: true,
+            ..none
+        },
     }
 }
 
@@ -226,6 +238,21 @@ impl Composer {
                 snap.memory.as_ref(),
                 snap.io.as_ref(),
                 self.page_size,
+                out,
+            ),
+            ViewId::PressureCpu => views::pressure::render(
+                &self.host_file(HostFile::PressureCpu),
+                snap.pressure.cpu.as_ref(),
+                out,
+            ),
+            ViewId::PressureMemory => views::pressure::render(
+                &self.host_file(HostFile::PressureMemory),
+                snap.pressure.memory.as_ref(),
+                out,
+            ),
+            ViewId::PressureIo => views::pressure::render(
+                &self.host_file(HostFile::PressureIo),
+                snap.pressure.io.as_ref(),
                 out,
             ),
             ViewId::Stat => {

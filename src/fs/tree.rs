@@ -34,6 +34,7 @@ pub const DIRS: &[(u64, &str)] = &[
     (4, "sys/devices"),
     (5, "sys/devices/system"),
     (6, "sys/devices/system/cpu"),
+    (9, "proc/pressure"),
 ];
 
 /// The views tree's `by-pid` directory (the containers tree's mountpoint).
@@ -70,6 +71,9 @@ pub fn reader_ino(view: ViewId) -> u64 {
         ViewId::CpuPossible => 32,
         ViewId::CpuPresent => 33,
         ViewId::Vmstat => 34,
+        ViewId::PressureCpu => 35,
+        ViewId::PressureMemory => 36,
+        ViewId::PressureIo => 37,
     }
 }
 

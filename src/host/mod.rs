@@ -26,11 +26,14 @@ pub enum HostFile {
     CpuPossible,
     CpuPresent,
     Vmstat,
+    PressureCpu,
+    PressureMemory,
+    PressureIo,
 }
 
 impl HostFile {
     /// Every host file.
-    pub const ALL: [HostFile; 10] = [
+    pub const ALL: [HostFile; 13] = [
         HostFile::Meminfo,
         HostFile::Stat,
         HostFile::Cpuinfo,
@@ -41,6 +44,9 @@ impl HostFile {
         HostFile::CpuPossible,
         HostFile::CpuPresent,
         HostFile::Vmstat,
+        HostFile::PressureCpu,
+        HostFile::PressureMemory,
+        HostFile::PressureIo,
     ];
 
     fn path_in(self, roots: &HostRoots) -> PathBuf {
@@ -55,6 +61,9 @@ impl HostFile {
             HostFile::CpuPossible => (&roots.sys, "devices/system/cpu/possible"),
             HostFile::CpuPresent => (&roots.sys, "devices/system/cpu/present"),
             HostFile::Vmstat => (&roots.proc, "vmstat"),
+            HostFile::PressureCpu => (&roots.proc, "pressure/cpu"),
+            HostFile::PressureMemory => (&roots.proc, "pressure/memory"),
+            HostFile::PressureIo => (&roots.proc, "pressure/io"),
         };
         root.join(rel)
     }

@@ -13,6 +13,7 @@ mod fmt;
 pub mod loadavg;
 pub mod meminfo;
 pub mod online;
+pub mod pressure;
 pub mod stat;
 pub mod swaps;
 pub mod sysinfo;
@@ -47,12 +48,18 @@ pub enum ViewId {
     CpuPresent,
     /// `proc/vmstat`
     Vmstat,
+    /// `proc/pressure/cpu`
+    PressureCpu,
+    /// `proc/pressure/memory`
+    PressureMemory,
+    /// `proc/pressure/io`
+    PressureIo,
 }
 
 impl ViewId {
     /// Every view, in the order directories list them.
     /// Node ids derive from the position: new views go at the end.
-    pub const ALL: [ViewId; 11] = [
+    pub const ALL: [ViewId; 14] = [
         ViewId::Meminfo,
         ViewId::Cpuinfo,
         ViewId::Stat,
@@ -64,6 +71,9 @@ impl ViewId {
         ViewId::CpuPossible,
         ViewId::CpuPresent,
         ViewId::Vmstat,
+        ViewId::PressureCpu,
+        ViewId::PressureMemory,
+        ViewId::PressureIo,
     ];
 
     /// Path under a views tree, and under a container's root.
@@ -80,6 +90,9 @@ impl ViewId {
             ViewId::CpuPossible => "sys/devices/system/cpu/possible",
             ViewId::CpuPresent => "sys/devices/system/cpu/present",
             ViewId::Vmstat => "proc/vmstat",
+            ViewId::PressureCpu => "proc/pressure/cpu",
+            ViewId::PressureMemory => "proc/pressure/memory",
+            ViewId::PressureIo => "proc/pressure/io",
         }
     }
 

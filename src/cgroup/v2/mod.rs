@@ -5,3 +5,4 @@ pub mod cpuset;
 pub mod io;
 pub mod memory;
 pub mod pids;
+pub mod pressure;

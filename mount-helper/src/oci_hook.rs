@@ -1,8 +1,8 @@
 //! The OCI hook (`createContainer` stage) for podman, CRI-O and containerd (through NRI's hook
 //! injector): the runtime runs it in the container's mount namespace before `pivot_root`, with
 //! the OCI state on stdin. It binds the container's own view files (named by the init's pid,
-//! which the state carries, see [`crate::state_pid`]) onto `<rootfs>/proc/...` and `<rootfs>/sys/devices/system/cpu/...`,
-//! skipping files the config already mounts.
+//! which the state carries, see [`crate::state_pid`]) onto `<rootfs>/proc/...` and
+//! `<rootfs>/sys/devices/system/cpu/...`, skipping files the config already mounts.
 
 use crate::state_pid;
 use crate::views::{attach_views, open_views, open_views_of};

@@ -2,11 +2,11 @@
 //!
 //! The OCI runtime spec gives hooks run in the container's namespaces (`createContainer`,
 //! `startContainer`) the container's pid "as seen by the container": runc runs those hooks from
-//! its init inside the new pid namespace and passes 1; crun passes the runtime's pid, from
-//! inside the container or from the runtime. The view server names containers by pids of its own namespace (`by-pid/<pid>`),
-//! which is the namespace of the `/proc` the hook still sees before `pivot_root`. So the hook
-//! finds the process among its own ancestors (the init that started it, for runc) by the pid its
-//! innermost namespace gives it (`NSpid`, Linux 4.1+).
+//! its init inside the new pid namespace and passes 1; crun passes the runtime's pid, or 0
+//! (1.8), from inside the container. The view server names containers by pids of its own
+//! namespace (`by-pid/<pid>`), which is the namespace of the `/proc` the hook still sees before
+//! `pivot_root`. So the hook finds the process among its own ancestors (the init that started
+//! it, for runc) by the pid its innermost namespace gives it (`NSpid`, Linux 4.1+).
 
 use std::path::Path;
 

@@ -9,12 +9,24 @@ use super::report::Sources;
 use super::Stats;
 use crate::compose::load::Sampler;
 use crate::compose::Composer;
+use nix::sys::signal::Signal;
 use std::fs::File;
+use std::os::unix::thread::JoinHandleExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// The signal that wakes a channel thread blocked in `read(2)` on `/dev/fuse` (the read fails
+/// with EINTR; the thread then sees `stop`). A process that runs a server has this signal's
+/// handler replaced by one that does nothing.
+pub const WAKE: Signal = Signal::SIGUSR2;
+
+/// Installs [`WAKE`]'s handler, without `SA_RESTART`, so that the interrupted read returns.
+fn install_wake_handler() -> nix::Result<()> {
+    crate::kernel::syscall::install_noop_handler(WAKE)
+}
 
 /// What a server serves.
 #[derive(Debug)]
@@ -142,12 +154,33 @@ impl Server {
         self.views.open_handles()
     }
 
-    /// Stops taking requests, and waits (up to `grace`) for the ones in hand to be answered.
-    /// Threads blocked in a read hold no request; they end when their channel does.
+    /// Stops taking requests: every channel thread answers what it holds and ends, and no
+    /// thread is left that could take another request from the kernel (waits up to `grace`).
+    /// A thread blocked in `read(2)` is woken by [`WAKE`]: a request it took after a plain
+    /// "wait until nothing is in flight" would die with the process unanswered, and before
+    /// Linux 6.9 (no `FUSE_NOTIFY_RESEND`) its caller would wait forever.
     pub fn quiesce(&self, grace: Duration) {
         self.stop.store(true, Ordering::Release);
+        if let Err(e) = install_wake_handler() {
+            tracing::warn!(error = %e, "installing the wake-up handler; waiting for in-flight requests only");
+            let deadline = Instant::now() + grace;
+            while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            return;
+        }
         let deadline = Instant::now() + grace;
-        while self.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        loop {
+            let running: Vec<&JoinHandle<()>> =
+                self.threads.iter().filter(|t| !t.is_finished()).collect();
+            if running.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            // Again and again: a signal that lands just before a thread enters read(2) is
+            // spent, and that read would block.
+            for t in running {
+                let _ = nix::sys::pthread::pthread_kill(t.as_pthread_t(), WAKE);
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
     }

@@ -266,3 +266,18 @@ pub fn recv_with_fds(
     buf.truncate(n);
     Ok((buf, fds))
 }
+
+extern "C" fn does_nothing(_: libc::c_int) {}
+
+/// Makes `sig` interrupt blocking system calls without doing anything else: a handler that
+/// returns at once, installed without `SA_RESTART` (so the call fails with EINTR).
+pub fn install_noop_handler(sig: nix::sys::signal::Signal) -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    let action = SigAction::new(
+        SigHandler::Handler(does_nothing),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, which is async-signal-safe.
+    unsafe { sigaction(sig, &action) }.map(|_| ())
+}

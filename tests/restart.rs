@@ -191,6 +191,30 @@ impl Drop for Readers {
     }
 }
 
+/// SIGKILLs the worker, waits for the next one, and for every reader to read again.
+fn crash_worker(mnt: &Path, readers: &Readers) {
+    let before = status(mnt);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before.worker),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("a new worker", || {
+        Status::read(mnt).filter(|s| s.generation > before.generation)
+    });
+    readers.wait_progress("after a worker crash");
+}
+
+/// How many upgrades (or crashes) a test makes: 20; 5 in the VM lane, where each runs a
+/// debug binary under emulation.
+fn rounds() -> u64 {
+    if std::env::var_os("VPROC_LANE").is_some() {
+        5
+    } else {
+        20
+    }
+}
+
 fn status(mnt: &Path) -> Status {
     wait_for("the status file", || Status::read(mnt))
 }
@@ -222,12 +246,7 @@ fn upgrades_and_worker_crashes_are_invisible() {
     let d = Daemon::start(&[]);
     let first = status(&d.mnt);
     let readers = Readers::start(&d.mnt);
-    // 20 of each; 5 in the VM lane, where each upgrade runs a debug binary under emulation.
-    let rounds = if std::env::var_os("VPROC_LANE").is_some() {
-        5
-    } else {
-        20
-    };
+    let rounds = rounds();
     // (a) `rounds` upgrades to the binary on disk. Leaks are counted from after the first: the
     // original process also holds the mount session's own fd, which exec does not pass on.
     let upgrade = || {
@@ -249,16 +268,7 @@ fn upgrades_and_worker_crashes_are_invisible() {
     // (b) `rounds` worker crashes, with readers of their own.
     let readers = Readers::start(&d.mnt);
     for _ in 0..rounds {
-        let before = status(&d.mnt);
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(before.worker),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        wait_for("a new worker", || {
-            Status::read(&d.mnt).filter(|s| s.generation > before.generation)
-        });
-        readers.wait_progress("after a worker crash");
+        crash_worker(&d.mnt, &readers);
     }
     readers.finish_after_crashes("worker crashes", rounds);
     // Nothing leaked: the supervisor's fds, its single thread, one mount.
@@ -633,11 +643,7 @@ fn without_resend_upgrades_lose_nothing_and_crashes_hang_nothing() {
     let readers = Readers::start(&d.mnt);
     // As many as the other upgrade test: the lost request needs a read landing in the
     // moment a worker stops (without the fix, 20 upgrades hung a reader here).
-    let rounds = if std::env::var_os("VPROC_LANE").is_some() {
-        5
-    } else {
-        20
-    };
+    let rounds = rounds();
     for _ in 0..rounds {
         common::upgrade(&d.mnt);
         readers.wait_progress("after an upgrade");
@@ -645,16 +651,7 @@ fn without_resend_upgrades_lose_nothing_and_crashes_hang_nothing() {
     readers.finish("upgrades without resend");
     let readers = Readers::start(&d.mnt);
     for _ in 0..3 {
-        let before = status(&d.mnt);
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(before.worker),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        wait_for("a new worker", || {
-            Status::read(&d.mnt).filter(|s| s.generation > before.generation)
-        });
-        readers.wait_progress("after a worker crash");
+        crash_worker(&d.mnt, &readers);
     }
     readers.finish_losing("worker crashes without resend", 3);
 }

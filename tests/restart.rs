@@ -5,8 +5,11 @@
 
 // In the v2-host VM lane (a 6.1 kernel, without FUSE_NOTIFY_RESEND) by default: the two
 // upgrade and worker-crash tests. The others run there on request
-// (`VPROC_LANE_TESTS=restart tests/vm/run-tests.sh --mode v2-host`): under emulation the
-// emulated systemd's test takes many minutes, which CI's time cannot spare.
+// (`VPROC_LANE_TESTS=restart tests/vm/run-tests.sh --mode v2-host`). Open finding: on a kernel
+// without FUSE_NOTIFY_RESEND, the emulated systemd's test leaves a reader of the containers
+// tree (`by-pid` files) blocked after the crash of the whole service; it hangs in the lane, and
+// on any kernel with `VPROC_NO_RESEND=1 cargo test --test restart the_shipped_unit`. Not
+// diagnosed yet (the worker-crash and upgrade paths were fixed; this one was found too late).
 
 mod common;
 

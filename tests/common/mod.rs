@@ -1002,6 +1002,12 @@ pub struct Unit {
 
 impl Unit {
     pub fn start(unit: &str, replace: &[(&str, &str)]) -> Unit {
+        Unit::start_with(unit, replace, &[])
+    }
+
+    /// As [`Unit::start`], with `env` added to the emulator's environment (and so the
+    /// service's).
+    pub fn start_with(unit: &str, replace: &[(&str, &str)], env: &[(&str, &str)]) -> Unit {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut cmd = Command::new("python3");
         cmd.arg(root.join("tests/tools/systemd_emulator.py"))
@@ -1021,6 +1027,7 @@ impl Unit {
             .tempdir()
             .unwrap();
         let mut child = cmd
+            .envs(env.iter().copied())
             .env("TMPDIR", tmp.path())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -1064,8 +1071,12 @@ impl Drop for Unit {
 }
 
 /// Whether the kernel has `FUSE_NOTIFY_RESEND` (Linux 6.9): then a crashed process's requests
-/// are queued again; before, they fail with ECONNABORTED.
+/// are queued again; before, they fail with ECONNABORTED. `VPROC_NO_RESEND` (inherited by the
+/// daemons the test starts) makes any kernel behave like an older one.
 pub fn fuse_resend_supported() -> bool {
+    if std::env::var_os(vproc::fs::supervisor::NO_RESEND_ENV).is_some() {
+        return false;
+    }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release
         .trim()

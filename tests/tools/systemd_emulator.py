@@ -21,6 +21,7 @@ and each is answered on stdout with one line: `ok ACTION MILLISECONDS` or `fail 
 """
 
 import argparse
+import array
 import ctypes
 import fcntl
 import os
@@ -73,6 +74,21 @@ def same_file(a, b):
     return _libc.syscall(SYS_KCMP, pid, pid, 0, a, b) == 0
 
 
+def recv_cloexec(sock, bufsize, maxfds):
+    """One message and its fds, close-on-exec as systemd holds them: a stored fd inherited by
+    the service (at its number here, besides its LISTEN_FDS copy) would outlive the service's
+    own close, and keep a dead instance's FUSE channel, and the requests on it, alive.
+    (socket.recv_fds ignores its flags before Python 3.12, so MSG_CMSG_CLOEXEC is passed here.)"""
+    fds = array.array("i")
+    msg, ancdata, _, _ = sock.recvmsg(
+        bufsize, socket.CMSG_LEN(maxfds * fds.itemsize), socket.MSG_CMSG_CLOEXEC
+    )
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return msg, list(fds)
+
+
 class Store:
     """What the notify socket received: readiness, and the stored fds with their names, in
     order; an fd already stored (the same open file) is not stored twice, FDSTOREREMOVE=1
@@ -97,7 +113,7 @@ class Store:
 
     def receive_one(self):
         if True:
-            msg, fds, _, _ = socket.recv_fds(self.sock, 4096, 16)
+            msg, fds = recv_cloexec(self.sock, 4096, 16)
             fields = dict(
                 l.split("=", 1) for l in msg.decode(errors="replace").splitlines() if "=" in l
             )

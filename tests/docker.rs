@@ -451,7 +451,8 @@ fn docker_run_with_the_printed_flags_sees_the_limits() {
     let check = |when: &str| {
         let script = "free -b | grep Mem:; top -bn1 | grep 'Mem :'; nproc; \
             getconf _NPROCESSORS_ONLN; busybox cat /proc/meminfo | head -1; \
-            busybox top -bn1 | grep '^Mem:'";
+            busybox top -bn1 | grep '^Mem:'; getconf _NPROCESSORS_CONF; \
+            ls /sys/devices/system/cpu | grep -c '^cpu[0-9]'; lscpu -p=CPU | grep -v '^#'";
         let out = docker.ok(&["exec", "app", "sh", "-c", script]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
@@ -473,6 +474,8 @@ fn docker_run_with_the_printed_flags_sees_the_limits() {
             262144,
             "{when}: busybox top: {out}"
         );
+        // The CPU directory (bound from the printed flags too): CPU 0 alone, by its host id.
+        assert_eq!(lines[6..9], ["1", "1", "0"], "{when}: CPU directory: {out}");
         if let Some(java) = &java {
             let java = java.display().to_string();
             let out = docker.ok(&[

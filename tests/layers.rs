@@ -106,5 +106,17 @@ fn the_view_list_is_one_list() {
     // The mount helper (a separate crate, below vproc) keeps the paths it binds; they are the
     // views' paths, in the same order.
     let views: Vec<&str> = vproc::views::ViewId::ALL.iter().map(|v| v.path()).collect();
-    assert_eq!(views, vproc_mount::VIEWS);
+    let files: Vec<&str> = vproc_mount::VIEWS
+        .iter()
+        .copied()
+        .filter(|r| !vproc_mount::is_dir_view(r))
+        .collect();
+    assert_eq!(views, files);
+    // The one directory it binds is the tree's CPU directory, from the per-reader tree.
+    let cpu = vproc::fs::tree::DIRS[vproc::fs::tree::CPU_DIR].1;
+    assert_eq!(vproc_mount::VIEWS[0], cpu);
+    assert_eq!(
+        vproc_mount::CPU_DIR_SOURCE,
+        format!("{}/{cpu}", vproc::fs::tree::READER_NAME)
+    );
 }

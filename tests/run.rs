@@ -821,6 +821,59 @@ fn cpu_counts_and_stat_counters_are_the_containers() {
     assert!(field(&text, "nr_free_pages") <= (256 << 20) / 4096);
 }
 
+/// The CPU directory lists the container's CPUs only, by their host ids, and passes every
+/// other entry through from the host, read-only: `ls`, Python, `lscpu` and a read of a CPU's
+/// topology, in a container on CPU 1 of a host with at least two.
+#[test]
+fn the_cpu_directory_lists_only_the_containers_cpus() {
+    require_real_cgroups!();
+    let sys = Path::new("/sys/devices/system/cpu");
+    let host_names: Vec<String> = std::fs::read_dir(sys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let is_cpu = |n: &str| {
+        n.strip_prefix("cpu")
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    require!(
+        host_names.iter().any(|n| n == "cpu1"),
+        "a host with a CPU 1"
+    );
+    let script = "ls /sys/devices/system/cpu | tr '\\n' ' '; echo; \
+        python3 -c 'import os, re; print(sorted(d for d in os.listdir(\"/sys/devices/system/cpu\") if re.fullmatch(\"cpu[0-9]+\", d)))'; \
+        lscpu -p=CPU | grep -v '^#' | tr '\\n' ' '; echo; \
+        cat /sys/devices/system/cpu/cpu1/topology/core_id; \
+        readlink /sys/devices/system/cpu/cpu1/subsystem; \
+        cat /sys/devices/system/cpu/cpu0/topology/core_id 2>/dev/null || echo no-cpu0; \
+        (echo 0 > /sys/devices/system/cpu/cpu1/online) 2>/dev/null && echo written || echo read-only; \
+        cat /sys/devices/system/cpu/online";
+    let o = vproc_run(&["--cpuset-cpus", "1", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut want: Vec<&str> = host_names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !is_cpu(n) || *n == "cpu1")
+        .collect();
+    want.sort_unstable();
+    let mut seen: Vec<&str> = lines[0].split_whitespace().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, want, "{text}");
+    assert_eq!(lines[1], "['cpu1']", "Python: {text}");
+    assert_eq!(lines[2].trim(), "1", "lscpu -p: {text}");
+    let host = |f: &str| std::fs::read_to_string(sys.join(f)).unwrap();
+    assert_eq!(lines[3], host("cpu1/topology/core_id").trim(), "{text}");
+    let link = std::fs::read_link(sys.join("cpu1/subsystem")).unwrap();
+    assert_eq!(lines[4], link.to_str().unwrap(), "{text}");
+    assert_eq!(lines[5], "no-cpu0", "{text}");
+    assert_eq!(lines[6], "read-only", "{text}");
+    assert_eq!(lines[7], "1", "{text}");
+}
+
 /// sysinfo(2), answered through the seccomp listener: busybox `free` and `uptime`, glibc's
 /// `sysconf(_SC_PHYS_PAGES)` and Python see the container; `--no-sysinfo` the host.
 #[test]
@@ -1153,8 +1206,8 @@ fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(
             count(),
-            vproc::views::ViewId::ALL.len(),
-            "one mount per view"
+            vproc_mount::VIEWS.len(),
+            "one mount per view (and the CPU directory)"
         );
     }
     // --force replaces them, still one per view.
@@ -1164,7 +1217,7 @@ fn vproc_mount_pid_refuses_its_own_namespace_and_is_idempotent() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(count(), vproc::views::ViewId::ALL.len());
+    assert_eq!(count(), vproc_mount::VIEWS.len());
 }
 
 /// `/proc/pressure/*`: on cgroup v2 the container's own `*.pressure` files, on v1 (which has

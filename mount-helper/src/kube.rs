@@ -9,7 +9,7 @@
 //! webhook configuration's selector (deploy/kubernetes/webhook.yaml). What is already there is
 //! kept: a volume of the same name, a container that mounts something at a view's path.
 
-use crate::views::engine_bindable;
+use crate::views::{engine_bindable, is_dir_view, source_rel};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -105,7 +105,10 @@ pub fn patch_pod(
                         "name": volume_name(rel),
                         // type File: the kubelet refuses to start the pod when a view is
                         // missing, rather than creating a directory at the source.
-                        "hostPath": {"path": source.join(rel).display().to_string(), "type": "File"},
+                        "hostPath": {
+                            "path": source.join(source_rel(rel)).display().to_string(),
+                            "type": if is_dir_view(rel) { "Directory" } else { "File" },
+                        },
                     })
                 })
                 .collect();

@@ -36,6 +36,6 @@ pub use ns::{
     Refusal, RemountOptions, Repaired, ViewStatus,
 };
 pub use views::{
-    attach_views, container_dir, engine_bindable, open_views, open_views_of, OpenView, BY_PID,
-    DEFAULT_SOURCE, VIEWS,
+    attach_views, container_dir, engine_bindable, is_dir_view, open_views, open_views_of,
+    source_rel, OpenView, BY_PID, CPU_DIR, CPU_DIR_SOURCE, DEFAULT_SOURCE, VIEWS,
 };

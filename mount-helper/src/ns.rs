@@ -142,11 +142,13 @@ pub fn status_in_pid(pid: u32) -> Result<Vec<ViewStatus>, Error> {
 }
 
 /// Unmounts every view (live or stale, stacked ones too) from the container of `pid`; returns
-/// the targets. Only FUSE mounts at the view paths are touched.
+/// the targets. Only FUSE mounts at the view paths are touched; the files before the directory
+/// they sit in.
 pub fn unmount_in_pid(pid: u32) -> Result<Vec<PathBuf>, Error> {
     let mountinfo = mountinfo_of(pid)?;
     let counts: Vec<(PathBuf, usize)> = VIEWS
         .iter()
+        .rev()
         .map(|rel| {
             let target = Path::new("/").join(rel);
             let n = fuse_mounts_at(&mountinfo, &target).len();
@@ -343,13 +345,18 @@ fn repair(source: &Path, pid: u32, dead: &[(&'static str, usize)]) -> Result<Vec
     // container's own files.
     let views = crate::open_views_of(source, pid)?;
     with_mount_ns_of(pid, || {
-        let mut done = Vec::new();
-        for (rel, n) in dead {
+        // All dead mounts first, the files before the directory they sit in; then the new
+        // ones, the directory first (a file's path walks through it).
+        for (rel, n) in dead.iter().rev() {
             let target = Path::new("/").join(rel);
             for _ in 0..*n {
                 nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH)
                     .map_err(|e| Error::sys("unmounting", &target, e))?;
             }
+        }
+        let mut done = Vec::new();
+        for (rel, _) in dead {
+            let target = Path::new("/").join(rel);
             if let Some(v) = views.iter().find(|v| v.rel == *rel) {
                 crate::sys::move_mount_to(&v.tree, &target)
                     .map_err(|e| Error::sys("mounting the view onto", &target, e))?;

@@ -3,7 +3,7 @@
 //! accept as bind mounts ([`engine_bindable`]).
 
 use crate::kube::volume_name;
-use crate::views::engine_bindable;
+use crate::views::{engine_bindable, is_dir_view, source_rel};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ pub enum Format {
 
 /// The text for `format`, with views taken from `source`.
 pub fn render(format: Format, source: &Path) -> String {
-    let src = |rel: &str| source.join(rel).display().to_string();
+    let src = |rel: &str| source.join(source_rel(rel)).display().to_string();
     let mut out = String::new();
     match format {
         Format::Docker | Format::Podman => {
@@ -58,9 +58,14 @@ pub fn render(format: Format, source: &Path) -> String {
             for rel in engine_bindable() {
                 let _ = writeln!(
                     out,
-                    "  - name: {}\n    hostPath:\n      path: {}\n      type: File",
+                    "  - name: {}\n    hostPath:\n      path: {}\n      type: {}",
                     volume_name(rel),
-                    src(rel)
+                    src(rel),
+                    if is_dir_view(rel) {
+                        "Directory"
+                    } else {
+                        "File"
+                    }
                 );
             }
             out.push_str("# each container\nvolumeMounts:\n");
@@ -83,7 +88,8 @@ mod tests {
     #[test]
     fn formats() {
         let d = render(Format::Docker, Path::new("/var/lib/vproc"));
-        assert!(d.starts_with("-v /var/lib/vproc/proc/meminfo:/proc/meminfo:ro \\\n"));
+        // The CPU directory first (the files go on top of three of its entries).
+        assert!(d.starts_with("-v /var/lib/vproc/.reader/sys/devices/system/cpu:/sys/devices/system/cpu:ro \\\n-v /var/lib/vproc/proc/meminfo:/proc/meminfo:ro \\\n"), "{d}");
         assert_eq!(d.lines().count(), engine_bindable().count());
         // runc would refuse the container.
         assert!(!d.contains("/proc/vmstat"), "{d}");
@@ -95,5 +101,6 @@ mod tests {
         let k = render(Format::Kubernetes, Path::new("/var/lib/vproc"));
         assert!(k.contains("  - name: vproc-sys-devices-system-cpu-online\n    hostPath:\n      path: /var/lib/vproc/sys/devices/system/cpu/online\n      type: File\n"));
         assert!(k.contains("    mountPath: /proc/meminfo\n    readOnly: true\n"));
+        assert!(k.contains("  - name: vproc-sys-devices-system-cpu\n    hostPath:\n      path: /var/lib/vproc/.reader/sys/devices/system/cpu\n      type: Directory\n"), "{k}");
     }
 }

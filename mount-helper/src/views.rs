@@ -13,8 +13,19 @@ pub const DEFAULT_SOURCE: &str = "/var/lib/vproc";
 /// `SOURCE/by-pid/<pid>/proc/meminfo` is the meminfo of the container `<pid>` belongs to.
 pub const BY_PID: &str = "by-pid";
 
-/// Each view's path, the same under the source tree and under a container's root.
+/// The one directory view: the host's CPU directory with only the reader's `cpuN` entries.
+/// Bound before the files, which go on top of its `online`, `possible` and `present`.
+pub const CPU_DIR: &str = "sys/devices/system/cpu";
+
+/// Where [`CPU_DIR`] is in a vproc source: in its per-reader tree, the only place that passes
+/// the host's entries through (a directory has one parent, so it cannot be in each
+/// container's).
+pub const CPU_DIR_SOURCE: &str = ".reader/sys/devices/system/cpu";
+
+/// Each view's path under a container's root, and (but for [`CPU_DIR`], see [`source_rel`])
+/// under the source tree. The directory first: attached in this order, unmounted in reverse.
 pub const VIEWS: &[&str] = &[
+    CPU_DIR,
     "proc/meminfo",
     "proc/cpuinfo",
     "proc/stat",
@@ -42,6 +53,20 @@ const ENGINES_REFUSE: &[&str] = &[
     "proc/pressure/io",
 ];
 
+/// Where view `rel` is under a source's root.
+pub fn source_rel(rel: &str) -> &str {
+    if rel == CPU_DIR {
+        CPU_DIR_SOURCE
+    } else {
+        rel
+    }
+}
+
+/// Whether view `rel` is a directory.
+pub fn is_dir_view(rel: &str) -> bool {
+    rel == CPU_DIR
+}
+
 /// The views an engine's own bind mounts can place (docker `-v`, OCI `mounts`, Kubernetes
 /// `hostPath` volumes).
 pub fn engine_bindable() -> impl Iterator<Item = &'static str> {
@@ -67,7 +92,7 @@ pub fn container_dir(source: &Path, pid: u32) -> PathBuf {
     let by_pid = source.join(BY_PID);
     let mine = by_pid.join(pid.to_string());
     // The containers tree is a mount of its own at by-pid; without it the directory is empty.
-    if crate::ns::is_fuse_mount(&by_pid) && mine.join(VIEWS[0]).is_file() {
+    if crate::ns::is_fuse_mount(&by_pid) && mine.join("proc/meminfo").is_file() {
         mine
     } else {
         source.to_owned()
@@ -77,15 +102,44 @@ pub fn container_dir(source: &Path, pid: u32) -> PathBuf {
 /// Takes a detached copy of each view of the container of `pid` (its own files, see
 /// [`container_dir`]). Fails if any is missing or its daemon is dead.
 pub fn open_views_of(source: &Path, pid: u32) -> Result<Vec<OpenView>, Error> {
-    open_views(&container_dir(source, pid))
+    open_views_in(source, &container_dir(source, pid))
 }
 
 /// Checks every view of `source` and takes a detached copy of each. Fails if any is missing or
 /// its daemon is dead, before anything is attached.
 pub fn open_views(source: &Path) -> Result<Vec<OpenView>, Error> {
+    open_views_in(source, source)
+}
+
+/// Whether `dir` passes the host's CPU directory through (a `cpuN` in it): a source that
+/// does not (lxcfs, a vproc before 0.9) gets no directory view rather than one that would
+/// hide the CPUs.
+fn passes_cpus_through(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.as_encoded_bytes();
+            n.len() > 3 && n.starts_with(b"cpu") && n[3..].iter().all(u8::is_ascii_digit)
+        })
+    })
+}
+
+/// The views of `root` (a source's mountpoint), the files taken from `files` (the root, or
+/// one container's directory in it).
+fn open_views_in(root: &Path, files: &Path) -> Result<Vec<OpenView>, Error> {
     let mut out = Vec::with_capacity(VIEWS.len());
     for rel in VIEWS {
-        let path = source.join(rel);
+        let dir = is_dir_view(rel);
+        let path = if dir {
+            let path = root.join(source_rel(rel));
+            if !passes_cpus_through(&path) {
+                continue;
+            }
+            path
+        } else {
+            files.join(rel)
+        };
+        let source = if dir { root } else { files };
         // statfs reaches the daemon (stat may be answered from the kernel's cache).
         match nix::sys::statfs::statfs(&path) {
             Ok(_) => {}
@@ -99,7 +153,7 @@ pub fn open_views(source: &Path) -> Result<Vec<OpenView>, Error> {
             Err(e) => return Err(Error::sys("checking", path, e)),
         }
         let meta = std::fs::metadata(&path).map_err(|e| Error::sys("checking", &path, e))?;
-        if !meta.is_file() {
+        if meta.is_dir() != dir {
             return Err(Error::MissingSource {
                 path,
                 source_dir: source.to_owned(),
@@ -112,14 +166,16 @@ pub fn open_views(source: &Path) -> Result<Vec<OpenView>, Error> {
     Ok(out)
 }
 
-/// Attaches each view onto `root/<rel>` where that file exists (a missing target is skipped,
-/// never created). Returns the targets attached; an error if none was.
+/// Attaches each view onto `root/<rel>` where that file (or directory) exists (a missing
+/// target is skipped, never created), in [`VIEWS`] order. Returns the targets attached; an
+/// error if none was.
 pub fn attach_views(views: &[OpenView], root: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut done = Vec::new();
     for v in views {
         let target = root.join(v.rel);
         match std::fs::symlink_metadata(&target) {
-            Ok(m) if m.is_file() => {}
+            Ok(m) if m.is_file() && !is_dir_view(v.rel) => {}
+            Ok(m) if m.is_dir() && is_dir_view(v.rel) => {}
             _ => continue,
         }
         sys::move_mount_to(&v.tree, &target)

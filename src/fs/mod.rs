@@ -15,6 +15,7 @@ pub mod embedded;
 mod handles;
 pub mod mount;
 pub mod ops;
+pub mod passthrough;
 pub mod registry;
 pub mod report;
 pub mod server;

@@ -15,6 +15,10 @@
 //! one node shared by several containers, the page cache would show one container another's
 //! bytes, so such readers see an empty file instead (see docs/serve.md for which kernels).
 //!
+//! **The host's CPU directory** (`.reader/sys/devices/system/cpu`, see `passthrough.rs`) is
+//! listed for each reader: its `cpuN` names are the reader's CPUs (never cached: the next
+//! walker may be another container's), every other name the host's.
+//!
 //! A views-tree name resolves per caller: its lookups are never cached (entry timeout 0), so
 //! every path walk gets the walker's own node, and a runtime that binds the file into a
 //! container from inside it (runc, crun) binds that container's node.
@@ -22,6 +26,7 @@
 use super::callers::Callers;
 use super::content::{ContentStore, Rendered};
 use super::handles::Handles;
+use super::passthrough::{self, HostTree};
 use super::registry::Registry;
 use super::tree::{self, Entry, Node, BY_PID_NAME, READER_NAME, SLOTS_NAME};
 use super::wire::reply::{send, send_data, Attr, InitOut, Reply};
@@ -29,6 +34,7 @@ use super::wire::request::{InHeader, Op, Request};
 use super::wire::{fopen, init_flag, READ_LOCKOWNER, ROOT_ID};
 use super::Stats;
 use crate::cgroup::resolve::{Container, ContainerId};
+use crate::cgroup::CpuSet;
 use crate::compose::{Composer, Served};
 use crate::views::ViewId;
 use std::fs::File;
@@ -69,6 +75,12 @@ enum Found {
         entry_ttl: Duration,
         attr_ttl: Duration,
     },
+    /// An entry of the host's CPU directory.
+    Host {
+        node: u64,
+        meta: std::fs::Metadata,
+        entry_ttl: Duration,
+    },
 }
 
 /// How long the kernel may keep names and attributes that never change (directories).
@@ -86,6 +98,7 @@ pub struct TreeOps {
     ttl: Duration,
     mount_time_ns: u64,
     notifier: Option<Notifier>,
+    host: HostTree,
 }
 
 /// Writes notifications to the kernel on one channel of the connection.
@@ -148,6 +161,7 @@ impl TreeOps {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0)),
             notifier: None,
+            host: HostTree::new(passthrough::HOST_CPU_DIR),
         }
     }
 
@@ -191,19 +205,24 @@ impl TreeOps {
                 };
                 return send(chan, reply.init(h.unique, &out));
             }
-            Op::Lookup { name } => self.lookup(h.nodeid, name, reply, h.unique),
+            Op::Lookup { name } => self.lookup(h.nodeid, name, h.pid, reply, h.unique),
             Op::Forget { .. } | Op::BatchForget { .. } | Op::Interrupt { .. } => return Ok(()),
             Op::Getattr { .. } => self.getattr(h.nodeid, reply, h.unique),
             Op::Readlink => {
-                let Some(Node::Link(view)) = Node::from_ino(h.nodeid) else {
-                    return send(chan, reply.error(h.unique, libc::EINVAL));
+                let target = match Node::from_ino(h.nodeid) {
+                    Some(Node::Link(view)) => self.link_target(view, h.pid).into_bytes(),
+                    Some(Node::Host(n)) if self.kind == TreeKind::Views => {
+                        match self.host.readlink(n) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                let e = e.raw_os_error().unwrap_or(libc::EIO);
+                                return send(chan, reply.error(h.unique, e));
+                            }
+                        }
+                    }
+                    _ => return send(chan, reply.error(h.unique, libc::EINVAL)),
                 };
-                let target = self.link_target(view, h.pid);
-                return send_data(
-                    chan,
-                    reply.data_header(h.unique, target.len()),
-                    target.as_bytes(),
-                );
+                return send_data(chan, reply.data_header(h.unique, target.len()), &target);
             }
             Op::Open { flags } => self.open(h.nodeid, *flags, h.pid, reply, h.unique),
             Op::Read {
@@ -231,6 +250,14 @@ impl TreeOps {
                 // Directories need no open either (`no_opendir`).
                 TreeKind::Containers => Err(errno(libc::ENOSYS)),
                 TreeKind::Views => match Node::from_ino(h.nodeid) {
+                    Some(Node::Host(n)) => match self.host.metadata(n) {
+                        Ok(m) if m.is_dir() => {
+                            reply.open(h.unique, 0, 0);
+                            Ok(())
+                        }
+                        Ok(_) => Err(errno(libc::ENOTDIR)),
+                        Err(e) => Err(e),
+                    },
                     Some(n) if n.is_dir() => {
                         reply.open(h.unique, 0, 0);
                         Ok(())
@@ -240,7 +267,7 @@ impl TreeOps {
                 },
             },
             Op::Readdir { offset, size, .. } => {
-                self.readdir(h.nodeid, *offset, *size, reply, h.unique)
+                self.readdir(h.nodeid, *offset, *size, h.pid, reply, h.unique)
             }
             Op::Releasedir => {
                 reply.empty(h.unique);
@@ -373,8 +400,15 @@ impl TreeOps {
             .fresh(ino, |out| self.render_slot(slot, view, out))
     }
 
-    fn lookup(&self, parent: u64, name: &[u8], reply: &mut Reply, unique: u64) -> io::Result<()> {
-        match self.find(parent, name)? {
+    fn lookup(
+        &self,
+        parent: u64,
+        name: &[u8],
+        pid: u32,
+        reply: &mut Reply,
+        unique: u64,
+    ) -> io::Result<()> {
+        match self.find(parent, name, pid)? {
             Found::Dir(n, ttl) => {
                 reply.entry(unique, n.ino(), ttl, ttl, &self.dir_attr(n.ino()));
             }
@@ -392,13 +426,49 @@ impl TreeOps {
                 let attr = self.file_attr(node.ino(), size, mtime_ns);
                 reply.entry(unique, node.ino(), entry_ttl, attr_ttl, &attr);
             }
+            Found::Host {
+                node,
+                meta,
+                entry_ttl,
+            } => {
+                reply.entry(unique, node, entry_ttl, self.ttl, &host_attr(&meta));
+            }
         }
         Ok(())
     }
 
+    /// The CPUs `pid` is shown: the ones its `online` view lists.
+    fn visible_cpus(&self, pid: u32) -> Option<CpuSet> {
+        let mut buf = Vec::new();
+        self.composer
+            .compose_for_pid(ViewId::CpuOnline, pid, &mut buf);
+        CpuSet::parse(buf.trim_ascii_end()).ok()
+    }
+
+    /// `name` in the host's CPU directory, for `pid`: a `cpuN` it is not shown does not exist.
+    fn host_cpu_child(&self, name: &[u8], pid: u32) -> io::Result<Found> {
+        let cpu = passthrough::cpu_number(name);
+        if let Some(n) = cpu {
+            if !self.visible_cpus(pid).is_some_and(|v| v.contains(n)) {
+                return Err(errno(libc::ENOENT));
+            }
+        }
+        let (node, meta) = self.host.lookup(None, name)?;
+        Ok(Found::Host {
+            node,
+            meta,
+            // Whether a `cpuN` exists depends on who asks.
+            entry_ttl: if cpu.is_some() {
+                Duration::ZERO
+            } else {
+                self.ttl
+            },
+        })
+    }
+
     /// The node `name` in `parent` names (the same for every caller: where a link points is
     /// decided when it is followed).
-    fn find(&self, parent: u64, name: &[u8]) -> io::Result<Found> {
+    fn find(&self, parent: u64, name: &[u8], pid: u32) -> io::Result<Found> {
         let parent = Node::from_ino(parent).ok_or_else(|| errno(libc::ENOENT))?;
         let container_file = |slot: u64, view: ViewId, entry_ttl: Duration| {
             let r = self.fresh(slot, view);
@@ -449,7 +519,12 @@ impl TreeOps {
                 if let Some(j) = tree::child_dir(i, name) {
                     return Ok(Found::Dir(Node::ReaderDir(j), STATIC_TTL));
                 }
-                let view = tree::child_view(i, name).ok_or_else(|| errno(libc::ENOENT))?;
+                let Some(view) = tree::child_view(i, name) else {
+                    if i == tree::CPU_DIR {
+                        return self.host_cpu_child(name, pid);
+                    }
+                    return Err(errno(libc::ENOENT));
+                };
                 Ok(Found::File {
                     node: Node::ReaderView(view),
                     size: 0,
@@ -490,6 +565,14 @@ impl TreeOps {
                     .ok_or_else(|| errno(libc::ESTALE))?;
                 Ok(container_file(slot, view, STATIC_TTL))
             }
+            (TreeKind::Views, Node::Host(n)) => {
+                let (node, meta) = self.host.lookup(Some(n), name)?;
+                Ok(Found::Host {
+                    node,
+                    meta,
+                    entry_ttl: self.ttl,
+                })
+            }
             _ => Err(errno(libc::ENOENT)),
         }
     }
@@ -497,6 +580,9 @@ impl TreeOps {
     fn getattr(&self, ino: u64, reply: &mut Reply, unique: u64) -> io::Result<()> {
         let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
         let (attr, valid) = match node {
+            Node::Host(n) if self.kind == TreeKind::Views => {
+                (host_attr(&self.host.metadata(n)?), self.ttl)
+            }
             n if n.is_dir() => (self.dir_attr(ino), STATIC_TTL),
             Node::Link(_) => (self.link_attr(ino), STATIC_TTL),
             Node::ContainerView { slot, view } if !self.is_per_reader(slot, view) => {
@@ -540,6 +626,16 @@ impl TreeOps {
         let flags = flags as i32;
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
             return Err(errno(libc::EROFS));
+        }
+        if let Node::Host(n) = node {
+            if self.host.metadata(n)?.is_dir() {
+                return Err(errno(libc::EISDIR));
+            }
+            // Refused here if the host refuses it (write-only attributes).
+            self.host.check_readable(n)?;
+            // Read from the host at each read: sysfs sizes say nothing of the content.
+            reply.open(unique, 0, fopen::DIRECT_IO);
+            return Ok(());
         }
         self.stats.opens.fetch_add(1, Ordering::Relaxed);
         let view = match node {
@@ -606,6 +702,16 @@ impl TreeOps {
         let Some(node) = Node::from_ino(ino) else {
             return send(chan, reply.error(unique, libc::ENOENT));
         };
+        if let Node::Host(n) = node {
+            let mut buf = Vec::new();
+            return match self.host.read(n, offset, size, &mut buf) {
+                Ok(()) => send_data(chan, reply.data_header(unique, buf.len()), &buf),
+                Err(e) => send(
+                    chan,
+                    reply.error(unique, e.raw_os_error().unwrap_or(libc::EIO)),
+                ),
+            };
+        }
         let per_reader = match node {
             Node::ReaderView(v) => Some(v),
             Node::ContainerView { slot, view }
@@ -650,6 +756,7 @@ impl TreeOps {
         ino: u64,
         offset: u64,
         size: u32,
+        pid: u32,
         reply: &mut Reply,
         unique: u64,
     ) -> io::Result<()> {
@@ -664,6 +771,14 @@ impl TreeOps {
             Slot(u64),
         }
         let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
+        if let (TreeKind::Views, Node::Host(n)) = (self.kind, node) {
+            let mut entries = vec![
+                (ino, b".".to_vec(), u32::from(libc::DT_DIR)),
+                (ROOT_ID, b"..".to_vec(), u32::from(libc::DT_DIR)),
+            ];
+            entries.extend(self.host.list(Some(n))?);
+            return list_entries(reply, unique, offset, size, &entries);
+        }
         let listing = match (self.kind, node) {
             (TreeKind::Views, Node::Dir(i)) => Some((i, Kind::Links)),
             (TreeKind::Views, Node::ReaderDir(i)) => Some((i, Kind::Reader)),
@@ -676,7 +791,8 @@ impl TreeOps {
             _ => return Err(errno(libc::ENOTDIR)),
         };
         let dir = u32::from(libc::DT_DIR);
-        let mut entries: Vec<(u64, &[u8], u32)> = vec![(ino, b".", dir), (ROOT_ID, b"..", dir)];
+        let mut entries: Vec<(u64, Vec<u8>, u32)> =
+            vec![(ino, b".".to_vec(), dir), (ROOT_ID, b"..".to_vec(), dir)];
         if let Some((i, kind)) = listing {
             for e in tree::children(i) {
                 let (n, t) = match (e, kind) {
@@ -691,20 +807,71 @@ impl TreeOps {
                         (Node::ContainerView { slot: s, view: v }, libc::DT_REG)
                     }
                 };
-                entries.push((n.ino(), e.name().as_bytes(), u32::from(t)));
+                entries.push((n.ino(), e.name().as_bytes().to_vec(), u32::from(t)));
             }
             if i == 0 && matches!(kind, Kind::Links) {
-                entries.push((tree::BY_PID, BY_PID_NAME.as_bytes(), dir));
+                entries.push((tree::BY_PID, BY_PID_NAME.as_bytes().to_vec(), dir));
+            }
+            if i == tree::CPU_DIR && matches!(kind, Kind::Reader) {
+                self.list_host_cpu_dir(pid, &mut entries);
             }
         }
-        reply.dir_start(unique);
-        // Offsets are positions in this fixed list, so each entry is listed once.
-        for (i, (ino, name, t)) in entries.into_iter().enumerate().skip(offset as usize) {
-            if !reply.dirent(size, ino, i as u64 + 1, t, name) {
-                break;
+        list_entries(reply, unique, offset, size, &entries)
+    }
+
+    /// The host's entries of the CPU directory for `pid`: its own `cpuN`, the rest as the host
+    /// has them, less the names the views take.
+    fn list_host_cpu_dir(&self, pid: u32, entries: &mut Vec<(u64, Vec<u8>, u32)>) {
+        let host = match self.host.list(None) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(dir = %self.host.root().display(), error = %e, "listing the host's CPU directory");
+                return;
             }
+        };
+        let visible = self.visible_cpus(pid);
+        let taken = |name: &[u8]| tree::child_view(tree::CPU_DIR, name).is_some();
+        entries.extend(host.into_iter().filter(|(_, name, _)| {
+            let shown = match passthrough::cpu_number(name) {
+                Some(n) => visible.as_ref().is_some_and(|v| v.contains(n)),
+                None => true,
+            };
+            shown && !taken(name)
+        }));
+    }
+}
+
+/// Replies with `entries` from position `offset` on (offsets are positions in the list, so
+/// each entry is listed once).
+fn list_entries(
+    reply: &mut Reply,
+    unique: u64,
+    offset: u64,
+    size: u32,
+    entries: &[(u64, Vec<u8>, u32)],
+) -> io::Result<()> {
+    reply.dir_start(unique);
+    for (i, (ino, name, t)) in entries.iter().enumerate().skip(offset as usize) {
+        if !reply.dirent(size, *ino, i as u64 + 1, *t, name) {
+            break;
         }
-        reply.done();
-        Ok(())
+    }
+    reply.done();
+    Ok(())
+}
+
+/// The attributes of a host entry, read-only.
+fn host_attr(m: &std::fs::Metadata) -> Attr {
+    use std::os::unix::fs::MetadataExt;
+    let ns = u64::try_from(m.mtime())
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(m.mtime_nsec()).unwrap_or(0));
+    Attr {
+        ino: m.ino(),
+        size: m.size(),
+        mode: m.mode() & !0o222,
+        nlink: u32::try_from(m.nlink()).unwrap_or(u32::MAX),
+        time_ns: ns,
     }
 }

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 
 /// Bits of a slot number that count within one worker generation.
 const COUNTER_BITS: u32 = 32;
-/// Slots are 56 bits (node ids are `slot << 8 | part`).
-const SLOT_MASK: u64 = (1 << 56) - 1;
+/// Slots are 55 bits (node ids are `slot << 8 | part`; the top bit marks the host's entries,
+/// see `passthrough.rs`).
+const SLOT_MASK: u64 = (1 << 55) - 1;
 
 #[derive(Debug, Default)]
 struct Inner {

@@ -14,6 +14,9 @@
 //!   - `.reader/proc/...`: files rendered at each open for the process that opens them, for
 //!     binds made outside any container (`vproc-mount rootfs`), and where a follower of a link
 //!     cannot be resolved.
+//!   - `.reader/sys/devices/system/cpu` also passes the host's entries of that directory
+//!     through (see `passthrough.rs`), with only the reader's `cpuN` directories: the one
+//!     directory a runtime binds whole.
 //!   - `by-pid`: an empty directory, where the containers tree is mounted.
 //! * The **containers tree** (`MOUNTPOINT/by-pid`): `<pid>/proc/...`, the files of the container
 //!   that process `<pid>` belongs to, with no open round trip at all.
@@ -36,6 +39,10 @@ pub const DIRS: &[(u64, &str)] = &[
     (6, "sys/devices/system/cpu"),
     (9, "proc/pressure"),
 ];
+
+/// The index in [`DIRS`] of `sys/devices/system/cpu`, which `.reader` fills with the host's
+/// entries.
+pub const CPU_DIR: usize = 5;
 
 /// The views tree's `by-pid` directory (the containers tree's mountpoint).
 pub const BY_PID: u64 = 7;
@@ -107,11 +114,17 @@ pub enum Node {
         /// Which directory.
         index: usize,
     },
+    /// An entry of the host's CPU directory, passed through (its node id; see
+    /// `passthrough.rs`). Files, directories and links alike: the host says which.
+    Host(u64),
 }
 
 impl Node {
     /// Decodes a node id.
     pub fn from_ino(ino: u64) -> Option<Node> {
+        if super::passthrough::is_host(ino) {
+            return Some(Node::Host(ino));
+        }
         if ino < 256 {
             return match ino {
                 BY_PID => Some(Node::ByPid),
@@ -153,6 +166,7 @@ impl Node {
             Node::ReaderView(v) => reader_ino(v),
             Node::ContainerView { slot, view } => slot << 8 | view.index() as u64,
             Node::ContainerDir { slot, index } => slot << 8 | (DIR_PART + index as u64),
+            Node::Host(ino) => ino,
         }
     }
 
@@ -279,6 +293,16 @@ mod tests {
         inos.dedup();
         assert_eq!(inos.len(), n, "static ids are unique");
         assert!(inos.iter().all(|&i| i < 256));
+        assert_eq!(DIRS[CPU_DIR].1, "sys/devices/system/cpu");
+        let host = super::super::passthrough::HOST_BIT | 4242;
+        assert_eq!(Node::from_ino(host), Some(Node::Host(host)));
+        assert_eq!(Node::Host(host).ino(), host);
+        // The largest slot stays clear of the host's entries.
+        let last = Node::ContainerDir {
+            slot: (1 << 55) - 1,
+            index: DIRS.len() - 1,
+        };
+        assert!(!super::super::passthrough::is_host(last.ino()));
     }
 
     #[test]

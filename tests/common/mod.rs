@@ -634,11 +634,15 @@ pub fn bundle(runtime: &str, dir: &Path, source: &Path) -> PathBuf {
     let path = dir.join("config.json");
     let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     c["process"]["terminal"] = false.into();
-    // First: how many of the container's own files (the containers tree) are bound.
+    // First: how many of the container's own files (the containers tree) are bound; then
+    // which cpuN the CPU directory lists.
     c["process"]["args"] = serde_json::json!([
         "sh",
         "-c",
-        format!("busybox grep -c ' - fuse.vproc vproc-containers ' /proc/self/mountinfo; {SCRIPT}")
+        format!(
+            "busybox grep -c ' - fuse.vproc vproc-containers ' /proc/self/mountinfo; \
+            echo $(busybox ls /sys/devices/system/cpu | busybox grep '^cpu[0-9]'); {SCRIPT}"
+        )
     ]);
     c["root"] = serde_json::json!({"path": "rootfs", "readonly": false});
     c["linux"]["resources"] =
@@ -704,6 +708,11 @@ pub fn run_bundle(runtime: &str, extra: &[&str]) {
     assert!(
         own >= 10,
         "{runtime}: the container's own files are bound: {text}"
+    );
+    assert_eq!(
+        text.lines().nth(1),
+        Some("cpu0"),
+        "{runtime}: the CPU directory lists CPU 0 alone: {text}"
     );
     check_script_output(&text);
 }

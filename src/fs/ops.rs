@@ -437,12 +437,23 @@ impl TreeOps {
         Ok(())
     }
 
-    /// The CPUs `pid` is shown: the ones its `online` view lists.
+    /// The CPUs `pid` is shown: the ones its `online` view lists. Asked at every path walk
+    /// through a `cpuN` (never cached by the kernel), so from the recent callers and the
+    /// container's own `online` file as rendered within the cache TTL.
     fn visible_cpus(&self, pid: u32) -> Option<CpuSet> {
-        let mut buf = Vec::new();
-        self.composer
-            .compose_for_pid(ViewId::CpuOnline, pid, &mut buf);
-        CpuSet::parse(buf.trim_ascii_end()).ok()
+        let view = ViewId::CpuOnline;
+        let id = self
+            .callers
+            .container_of(self.composer.resolver(), pid, &self.stats);
+        let bytes = match id {
+            Some(id) => self.fresh(self.slot_for(&id, None), view).bytes,
+            None => {
+                let mut buf = Vec::new();
+                self.render_for_reader(view, pid, &mut buf);
+                Arc::new(buf)
+            }
+        };
+        CpuSet::parse(bytes.trim_ascii_end()).ok()
     }
 
     /// `name` in the host's CPU directory, for `pid`: a `cpuN` it is not shown does not exist.
@@ -702,7 +713,7 @@ impl TreeOps {
         let Some(node) = Node::from_ino(ino) else {
             return send(chan, reply.error(unique, libc::ENOENT));
         };
-        if let Node::Host(n) = node {
+        if let (TreeKind::Views, Node::Host(n)) = (self.kind, node) {
             let mut buf = Vec::new();
             return match self.host.read(n, offset, size, &mut buf) {
                 Ok(()) => send_data(chan, reply.data_header(unique, buf.len()), &buf),
@@ -772,11 +783,15 @@ impl TreeOps {
         }
         let node = Node::from_ino(ino).ok_or_else(|| errno(libc::ENOENT))?;
         if let (TreeKind::Views, Node::Host(n)) = (self.kind, node) {
-            let mut entries = vec![
-                (ino, b".".to_vec(), u32::from(libc::DT_DIR)),
-                (ROOT_ID, b"..".to_vec(), u32::from(libc::DT_DIR)),
-            ];
-            entries.extend(self.host.list(Some(n))?);
+            let dir = u32::from(libc::DT_DIR);
+            let mut entries: Vec<Dirent> =
+                vec![(ino, b".".into(), dir), (ROOT_ID, b"..".into(), dir)];
+            entries.extend(
+                self.host
+                    .list(Some(n))?
+                    .into_iter()
+                    .map(|(i, name, t)| (i, name.into(), t)),
+            );
             return list_entries(reply, unique, offset, size, &entries);
         }
         let listing = match (self.kind, node) {
@@ -791,8 +806,7 @@ impl TreeOps {
             _ => return Err(errno(libc::ENOTDIR)),
         };
         let dir = u32::from(libc::DT_DIR);
-        let mut entries: Vec<(u64, Vec<u8>, u32)> =
-            vec![(ino, b".".to_vec(), dir), (ROOT_ID, b"..".to_vec(), dir)];
+        let mut entries: Vec<Dirent> = vec![(ino, b".".into(), dir), (ROOT_ID, b"..".into(), dir)];
         if let Some((i, kind)) = listing {
             for e in tree::children(i) {
                 let (n, t) = match (e, kind) {
@@ -807,10 +821,10 @@ impl TreeOps {
                         (Node::ContainerView { slot: s, view: v }, libc::DT_REG)
                     }
                 };
-                entries.push((n.ino(), e.name().as_bytes().to_vec(), u32::from(t)));
+                entries.push((n.ino(), e.name().as_bytes().into(), u32::from(t)));
             }
             if i == 0 && matches!(kind, Kind::Links) {
-                entries.push((tree::BY_PID, BY_PID_NAME.as_bytes().to_vec(), dir));
+                entries.push((tree::BY_PID, BY_PID_NAME.as_bytes().into(), dir));
             }
             if i == tree::CPU_DIR && matches!(kind, Kind::Reader) {
                 self.list_host_cpu_dir(pid, &mut entries);
@@ -821,7 +835,7 @@ impl TreeOps {
 
     /// The host's entries of the CPU directory for `pid`: its own `cpuN`, the rest as the host
     /// has them, less the names the views take.
-    fn list_host_cpu_dir(&self, pid: u32, entries: &mut Vec<(u64, Vec<u8>, u32)>) {
+    fn list_host_cpu_dir(&self, pid: u32, entries: &mut Vec<Dirent>) {
         let host = match self.host.list(None) {
             Ok(h) => h,
             Err(e) => {
@@ -831,15 +845,22 @@ impl TreeOps {
         };
         let visible = self.visible_cpus(pid);
         let taken = |name: &[u8]| tree::child_view(tree::CPU_DIR, name).is_some();
-        entries.extend(host.into_iter().filter(|(_, name, _)| {
-            let shown = match passthrough::cpu_number(name) {
-                Some(n) => visible.as_ref().is_some_and(|v| v.contains(n)),
-                None => true,
-            };
-            shown && !taken(name)
-        }));
+        entries.extend(
+            host.into_iter()
+                .filter(|(_, name, _)| {
+                    let shown = match passthrough::cpu_number(name) {
+                        Some(n) => visible.as_ref().is_some_and(|v| v.contains(n)),
+                        None => true,
+                    };
+                    shown && !taken(name)
+                })
+                .map(|(i, name, t)| (i, name.into(), t)),
+        );
     }
 }
+
+/// A directory entry: node id, name (the tree's own names borrowed), `DT_*` type.
+type Dirent = (u64, std::borrow::Cow<'static, [u8]>, u32);
 
 /// Replies with `entries` from position `offset` on (offsets are positions in the list, so
 /// each entry is listed once).
@@ -848,7 +869,7 @@ fn list_entries(
     unique: u64,
     offset: u64,
     size: u32,
-    entries: &[(u64, Vec<u8>, u32)],
+    entries: &[Dirent],
 ) -> io::Result<()> {
     reply.dir_start(unique);
     for (i, (ino, name, t)) in entries.iter().enumerate().skip(offset as usize) {

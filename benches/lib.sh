@@ -1,5 +1,6 @@
 # Shared by the benchmark scripts: a scratch dir, test cgroups, daemons, and a cleanup that
-# removes all of them on exit (daemons by pid, lazy unmounts, rmdir of our own cgroups).
+# removes all of them on exit (daemons by pid, lazy unmounts and the daemons' state files in
+# /run/vproc/serve, rmdir of our own cgroups).
 # Needs root and cgroup v1 memory/cpu/cpuacct/cpuset hierarchies.
 
 work=$(mktemp -d /tmp/vproc-bench.XXXXXX)
@@ -13,7 +14,12 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+  for m in "${mounts[@]}"; do
+    umount -l "$m" 2>/dev/null || true
+    # A stopped daemon keeps its mount's record (which connections it served, for
+    # `remount --all`); a bench's mountpoint is never served again.
+    rm -f /run/vproc/serve/"$(printf '%s' "$m" | sed 's/[^A-Za-z0-9.-]/_/g')".*
+  done
   for c in "${cgroups[@]}"; do rmdir "$c" 2>/dev/null || true; done
   # Never recurse into a mount that is still there (lxcfs's cgroup tree is the real one).
   rm -rf --one-file-system "$work"

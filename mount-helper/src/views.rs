@@ -112,7 +112,7 @@ pub fn open_views(source: &Path) -> Result<Vec<OpenView>, Error> {
 }
 
 /// Whether `dir` passes the host's CPU directory through (a `cpuN` in it): a source that
-/// does not (lxcfs, a vproc before 0.9) gets no directory view rather than one that would
+/// does not (lxcfs, an older vproc) gets no directory view rather than one that would
 /// hide the CPUs.
 fn passes_cpus_through(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|d| {

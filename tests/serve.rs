@@ -524,8 +524,9 @@ fn loadavg_follows_busy_tasks() {
     let avg1 = common::first_number(&l);
     assert!(avg1 > 0.05, "{l}");
     let fields: Vec<&str> = l.split_whitespace().collect();
-    assert!(
-        fields[3].starts_with('1') || fields[3].starts_with('2'),
-        "{l}"
-    );
+    // The container's own tasks: the loop, the reading shell and its `cat`, any of which may be
+    // runnable at that instant (3/3 was seen in the VM lane), never the host's.
+    let (running, total) = fields[3].split_once('/').unwrap();
+    let (running, total): (u32, u32) = (running.parse().unwrap(), total.parse().unwrap());
+    assert!((1..=total).contains(&running) && total <= 4, "{l}");
 }

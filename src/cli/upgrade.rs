@@ -12,8 +12,9 @@ pub struct UpgradeArgs {
     /// The mountpoint the daemon serves.
     #[arg(default_value = "/var/lib/vproc")]
     mountpoint: PathBuf,
-    /// How long to wait for the new version, in seconds.
-    #[arg(long, default_value_t = 30)]
+    /// How long to wait for the new version, in seconds (systemd's default for a reload: the
+    /// daemon gives the new binary 60 s to answer, then starts its worker).
+    #[arg(long, default_value_t = 90)]
     timeout: u64,
 }
 
@@ -31,7 +32,15 @@ pub fn run(a: UpgradeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(a.timeout);
     while Instant::now() < deadline {
         if let Some(now) = Status::read(&a.mountpoint) {
-            if now.generation > before.generation && now.worker != before.worker {
+            if now.refusals > before.refusals {
+                return Err(
+                    "the daemon refused the upgrade and keeps serving the running version (its log says why)"
+                        .into(),
+                );
+            }
+            // Counted by upgrades, not by a new worker alone: a worker that crashes while the
+            // new binary is asked is replaced too, by the old binary.
+            if now.upgrades > before.upgrades && now.worker != before.worker {
                 println!(
                     "upgraded: generation {}, worker {}",
                     now.generation, now.worker

@@ -1,6 +1,7 @@
 //! The FUSE layer's raw system calls: cloned channels (`FUSE_DEV_IOC_CLONE`), adopting an
 //! inherited `/dev/fuse` fd, and the mount API (`fsopen`, `fsconfig`, `fsmount`, `move_mount`)
-//! that creates a mount detached from any tree and attaches it later. All of the FUSE layer's
+//! that creates a mount detached from any tree and attaches it later, and a bounded wait for a
+//! blocked signal (`sigtimedwait`, which nix lacks). All of the FUSE layer's
 //! unsafe code is here, each block with the invariant it relies on.
 #![allow(unsafe_code)]
 
@@ -11,6 +12,30 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
+
+/// Waits at most `timeout` for one of `set`'s signals, which the calling thread blocks;
+/// `None` when none came (or another signal's handler interrupted the wait).
+pub fn wait_signal(
+    set: &nix::sys::signal::SigSet,
+    timeout: std::time::Duration,
+) -> io::Result<Option<nix::sys::signal::Signal>> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: both pointers are to live values for the call; the kernel does not keep them
+    // and does not write the info argument when it is null.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    if n >= 0 {
+        return nix::sys::signal::Signal::try_from(n)
+            .map(Some)
+            .map_err(io::Error::from);
+    }
+    match io::Error::last_os_error() {
+        e if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => Ok(None),
+        e => Err(e),
+    }
+}
 
 mod ioctl {
     // FUSE_DEV_IOC_CLONE is _IOR(229, 0, uint32_t).

@@ -1031,6 +1031,13 @@ impl Unit {
         for (from, to) in replace {
             cmd.arg("--replace").arg(format!("{from}={to}"));
         }
+        // The emulator caps the unit's start and reload timeouts (90 s by default, as systemd)
+        // at 20 s, so that a hang fails fast; under emulation (the VM lane) with the host busy,
+        // a reload (`vproc upgrade`: start the new debug binary, then a worker of it) can take
+        // longer, so there the unit's own timeouts apply.
+        if std::env::var_os("VPROC_LANE").is_some() {
+            cmd.args(["--max-timeout", "90"]);
+        }
         let tmp = tempfile::Builder::new()
             .prefix("vproc-test-unit")
             .tempdir()

@@ -19,10 +19,9 @@ if [ "${1:-}" = --mode ]; then
 	shift 2
 fi
 # The test binaries of the v2-host mode ($VPROC_LANE_TESTS, space-separated, to choose; NAME:A,B
-# runs the tests of NAME whose names contain A or B). Not by default: restart (see
-# tests/restart.rs: on a busy host its upgrades outlast the daemon's 5 s probe of the new binary
-# under emulation), and the docker tests that build the image (see tests/docker.rs).
-read -r -a HOST_TESTS <<<"${VPROC_LANE_TESTS:-real_cgroups cgroup_v2 serve run read_paths status engines docker:docker_run_with}"
+# runs the tests of NAME whose names contain A or B). Not by default: the docker tests that
+# build the image (see tests/docker.rs).
+read -r -a HOST_TESTS <<<"${VPROC_LANE_TESTS:-real_cgroups cgroup_v2 serve run read_paths status engines restart docker:docker_run_with}"
 cargo build --quiet --workspace --bins
 exe() { # NAME: the path of the test binary tests/NAME.rs
 	cargo test --quiet --test "$1" --no-run --message-format=json 2>/dev/null |

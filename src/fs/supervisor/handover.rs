@@ -226,35 +226,87 @@ pub enum Refusal {
     },
 }
 
-/// Asks `exe` which hand-over versions it reads (`exe handover-versions`, 5 s at most).
-pub fn check_successor(exe: &Path) -> Result<(), Refusal> {
-    let unreachable = |why: String| Refusal::Unreachable {
+/// How long the binary on disk may take to say which versions it reads. Generous: a cold
+/// start of a large binary on a loaded machine takes seconds, and the supervisor serves and
+/// reaps meanwhile (the probe does not block it); only a hung binary reaches it.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The question to the binary on disk (`exe handover-versions`), asked without waiting: the
+/// supervisor goes on reaping and answering signals, and reads the answer once it reaps the
+/// probe's process ([`Probe::pid`]), or gives up at [`Probe::deadline`].
+#[derive(Debug)]
+pub struct Probe {
+    exe: PathBuf,
+    pid: nix::unistd::Pid,
+    out: std::process::ChildStdout,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl Probe {
+    /// Starts `exe handover-versions`; its process is the caller's to reap.
+    pub fn start(exe: &Path, timeout: Duration) -> Result<Probe, Refusal> {
+        let mut child = Command::new(exe)
+            .arg("handover-versions")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| unreachable(exe, e.to_string()))?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| unreachable(exe, "no output pipe".into()))?;
+        Ok(Probe {
+            exe: exe.to_owned(),
+            pid: nix::unistd::Pid::from_raw(child.id() as i32),
+            out,
+            timeout,
+            deadline: Instant::now() + timeout,
+        })
+    }
+
+    /// The probe's process, which the supervisor's reaping collects.
+    pub fn pid(&self) -> nix::unistd::Pid {
+        self.pid
+    }
+
+    /// When to give up on it.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The binary asked.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+
+    /// Its answer, once its process has exited (and been reaped): whatever it wrote is in the
+    /// pipe, and the pipe is at its end.
+    pub fn verdict(mut self) -> Result<(), Refusal> {
+        let mut out = String::new();
+        let _ = self.out.read_to_string(&mut out);
+        judge(&self.exe, &out)
+    }
+
+    /// Gives up on a probe that did not answer in time: kills and reaps it.
+    pub fn abandon(self) -> Refusal {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+        let waited = self.timeout.as_secs_f64();
+        unreachable(&self.exe, format!("it did not answer within {waited} s"))
+    }
+}
+
+fn unreachable(exe: &Path, why: String) -> Refusal {
+    Refusal::Unreachable {
         exe: exe.to_owned(),
         why,
-    };
-    let mut child = Command::new(exe)
-        .arg("handover-versions")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| unreachable(e.to_string()))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(unreachable("it did not answer within 5 s".into()));
-            }
-        }
     }
-    let mut out = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
+}
+
+/// What `handover-versions` printed, judged: the successor must read [`VERSION`].
+fn judge(exe: &Path, out: &str) -> Result<(), Refusal> {
     let reads: Vec<u32> = out
         .split_whitespace()
         .filter_map(|v| v.parse().ok())
@@ -313,5 +365,86 @@ mod tests {
             .encode()
             .replace("views_channels=6,7", "views_channels=6,x");
         assert_eq!(Handover::decode(&bad), Err(Error::Field("views_channels")));
+    }
+
+    /// A probe of a script in `dir` that runs `body` (retried while another test thread's
+    /// fork still holds the script open for writing: ETXTBSY).
+    fn probe_of(dir: &Path, name: &str, body: &str, timeout: Duration) -> Probe {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join(name);
+        std::fs::write(&exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for _ in 0..100 {
+            match Probe::start(&exe, timeout) {
+                Ok(p) => return p,
+                Err(Refusal::Unreachable { why, .. }) if why.contains("busy") => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{name} stayed busy");
+    }
+
+    fn answer(p: Probe) -> Result<(), Refusal> {
+        nix::sys::wait::waitpid(p.pid(), None).unwrap();
+        p.verdict()
+    }
+
+    #[test]
+    fn a_probe_reads_the_successors_versions_once_it_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = Duration::from_secs(60);
+        // It must be asked the right question.
+        let ok = probe_of(
+            dir.path(),
+            "ok",
+            r#"[ "$1" = handover-versions ] && echo "0 1""#,
+            long,
+        );
+        assert_eq!(answer(ok), Ok(()));
+        let old = probe_of(dir.path(), "old", "echo 0", long);
+        assert_eq!(
+            answer(old),
+            Err(Refusal::Incompatible {
+                exe: dir.path().join("old"),
+                reads: vec![0],
+            })
+        );
+        // A binary too old to know the command prints an error and nothing else.
+        let ancient = probe_of(
+            dir.path(),
+            "ancient",
+            "echo unknown command >&2; exit 2",
+            long,
+        );
+        assert!(
+            matches!(answer(ancient), Err(Refusal::Incompatible { reads, .. }) if reads.is_empty())
+        );
+        let missing = Probe::start(&dir.path().join("missing"), long);
+        assert!(matches!(missing, Err(Refusal::Unreachable { .. })));
+    }
+
+    #[test]
+    fn a_hung_probe_is_killed_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let hung = probe_of(
+            dir.path(),
+            "hung",
+            "exec sleep 600",
+            Duration::from_millis(50),
+        );
+        let pid = hung.pid();
+        assert!(hung.deadline() <= Instant::now() + Duration::from_millis(50));
+        let refusal = hung.abandon();
+        assert_eq!(
+            refusal.to_string(),
+            format!(
+                "{} could not be asked which hand-over versions it reads: it did not answer within 0.05 s",
+                dir.path().join("hung").display()
+            )
+        );
+        // Killed and reaped: nothing is left of it.
+        assert!(nix::sys::signal::kill(pid, None).is_err());
     }
 }

@@ -6,7 +6,8 @@
 //!   had taken (`FUSE_NOTIFY_RESEND`, Linux 6.9+; older kernels: the channels are renewed, so
 //!   those requests fail fast instead of hanging) and starts a new worker on the same channels.
 //! * **Upgrade** (SIGHUP, `vproc upgrade`): the binary on disk is asked whether it reads this
-//!   version's hand-over ([`handover`]); if it does, the supervisor `exec`s it with the
+//!   version's hand-over ([`handover::Probe`]; the supervisor keeps reaping and restarting
+//!   workers while it waits for the answer); if it does, the supervisor `exec`s it with the
 //!   connections, the channels and the running worker. The new supervisor starts a new worker
 //!   and, once it is ready, stops the old one between requests: both serve in the overlap, so
 //!   there is no gap. If the new binary cannot take over, the running one keeps serving.
@@ -19,8 +20,8 @@
 //! ```text
 //! Starting --mounted, or connections adopted--> Running
 //! Running  --worker died--------------------> Restarting --new worker ready--> Running
-//! Running  --SIGHUP--> Upgrading --exec--> (the new binary: Starting, adopting)
-//!                                 --successor refused or exec failed--> Running
+//! Running  --SIGHUP--> Upgrading (probing) --answered, exec--> (the new binary: Starting, adopting)
+//!                                 --refused, no answer in time or exec failed--> Running
 //! Running  --SIGTERM/SIGINT--> Stopping (worker stopped; unmounted unless systemd holds the
 //!                               connections) --> exit
 //! ```
@@ -45,7 +46,7 @@ use nix::unistd::Pid;
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Set (to anything) in `vproc serve`'s environment, the supervisor behaves as on a kernel
 /// without `FUSE_NOTIFY_RESEND` (before 6.9) on any kernel: for tests of that path.
@@ -99,7 +100,8 @@ pub enum State {
     Running,
     /// The worker died; a new one is being started on the same channels.
     Restarting,
-    /// A new binary is being checked and exec'd.
+    /// A new binary is being asked whether it can take over (workers are still reaped and
+    /// restarted meanwhile), then exec'd.
     Upgrading,
     /// Stopping the worker and (unless systemd keeps them) unmounting.
     Stopping,
@@ -137,6 +139,10 @@ struct Supervisor {
     upgrades: u64,
     /// Service restarts through systemd's fd store.
     restarts: u64,
+    /// Upgrades refused.
+    refusals: u64,
+    /// An upgrade's question to the binary on disk, while it is unanswered.
+    probe: Option<handover::Probe>,
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT, from the connections of `from` if given.
@@ -166,9 +172,22 @@ pub fn run(opts: Options, from: Option<Predecessor>) -> Result<(), Error> {
     };
     sv.write_status();
     loop {
-        let sig = signals
-            .wait()
-            .map_err(|e| Error::sys("waiting for a signal")(e.into()))?;
+        let sig = match sv.probe.as_ref().map(handover::Probe::deadline) {
+            Some(deadline) => super::sys::wait_signal(
+                &signals,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .map_err(Error::sys("waiting for a signal"))?,
+            None => Some(
+                signals
+                    .wait()
+                    .map_err(|e| Error::sys("waiting for a signal")(e.into()))?,
+            ),
+        };
+        let Some(sig) = sig else {
+            sv.probe_overdue();
+            continue;
+        };
         match (sig, sv.state) {
             (Signal::SIGCHLD, State::HandedOver) => sv.reap_any(),
             (Signal::SIGCHLD, _) => sv.reap(),
@@ -296,6 +315,8 @@ impl Supervisor {
             crashes: 0,
             upgrades: 0,
             restarts: 0,
+            refusals: 0,
+            probe: None,
         };
         if !fresh {
             // The previous instance's history: a clean stop left pid 0, a crash its own pid.
@@ -304,6 +325,7 @@ impl Supervisor {
                 sv.upgrades = h.upgrades;
                 sv.restarts = h.restarts + u64::from(h.supervisor == 0);
                 sv.crashes = h.crashes + u64::from(h.supervisor != 0);
+                sv.refusals = h.refusals;
             }
         }
         if !old_channels.is_empty() {
@@ -381,8 +403,15 @@ impl Supervisor {
             crashes: before.map_or(0, |b| b.crashes),
             upgrades: before.map_or(0, |b| b.upgrades) + 1,
             restarts: before.map_or(0, |b| b.restarts),
+            refusals: before.map_or(0, |b| b.refusals),
+            probe: None,
         };
-        sv.replace_worker("upgrade");
+        if !sv.replace_worker("upgrade") {
+            // The new binary runs the supervisor, but the old worker still serves: the upgrade
+            // did not complete, and `vproc upgrade` must hear so.
+            sv.refusals += 1;
+            sv.write_status();
+        }
         // An older predecessor had no containers tree: make one now that a worker answers.
         if sv.containers_conn.is_none() {
             sv.add_containers_tree();
@@ -479,8 +508,9 @@ impl Supervisor {
             .collect()
     }
 
-    /// Starts a new worker, then stops the old one between requests.
-    fn replace_worker(&mut self, why: &str) {
+    /// Starts a new worker, then stops the old one between requests; `false` if the new one
+    /// did not start (the old one keeps serving).
+    fn replace_worker(&mut self, why: &str) -> bool {
         match self.spawn_worker(self.generation + 1) {
             Ok(new) => {
                 let old = std::mem::replace(&mut self.worker, new);
@@ -495,9 +525,11 @@ impl Supervisor {
                     "new worker serving"
                 );
                 self.write_status();
+                true
             }
             Err(e) => {
-                tracing::error!(error = %e, reason = why, "new worker failed; the old one keeps serving")
+                tracing::error!(error = %e, reason = why, "new worker failed; the old one keeps serving");
+                false
             }
         }
     }
@@ -521,9 +553,15 @@ impl Supervisor {
     }
 
     fn reap(&mut self) {
+        let mut answered = None;
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(st)
+                    if st.pid().is_some() && st.pid() == self.probe.as_ref().map(|p| p.pid()) =>
+                {
+                    answered = self.probe.take();
+                }
                 Ok(st) if st.pid() == Some(self.worker) => {
                     self.set(State::Restarting);
                     tracing::warn!(status = ?st, "worker died; starting a new one");
@@ -533,11 +571,55 @@ impl Supervisor {
                         self.renew_channels();
                     }
                     self.respawn();
-                    self.set(State::Running);
+                    self.settle();
                 }
                 Ok(_) => {}
             }
         }
+        if let Some(probe) = answered {
+            self.probe_answered(probe);
+        }
+    }
+
+    /// Back to [`State::Running`], or to [`State::Upgrading`] while a probe is out.
+    fn settle(&mut self) {
+        self.set(if self.probe.is_some() {
+            State::Upgrading
+        } else {
+            State::Running
+        });
+    }
+
+    /// Drops an unanswered probe (hand-over or stop came first).
+    fn cancel_probe(&mut self, why: &str) {
+        if let Some(p) = self.probe.take() {
+            let exe = p.exe().display().to_string();
+            p.abandon();
+            tracing::warn!(binary = %exe, reason = why, "upgrade cancelled");
+        }
+    }
+
+    /// The wait for a signal timed out (or was interrupted): gives up on a probe past its
+    /// deadline.
+    fn probe_overdue(&mut self) {
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.deadline() <= Instant::now())
+        {
+            if let Some(p) = self.probe.take() {
+                self.refuse(&p.abandon());
+            }
+        }
+    }
+
+    /// An upgrade that did not happen: said in the log, and counted in the status file, where
+    /// `vproc upgrade` sees it and stops waiting.
+    fn refuse(&mut self, why: &dyn std::fmt::Display) {
+        tracing::error!(error = %why, "upgrade refused: the running version keeps serving");
+        self.refusals += 1;
+        self.write_status();
+        self.settle();
     }
 
     /// Replaces the channels with fresh clones. Closing the old ones (the dead worker's copies
@@ -630,6 +712,7 @@ impl Supervisor {
     /// sent; once it answers `ok` (its worker serves), this worker stops between requests and
     /// what it held is resent, and this process stands by without unmounting.
     fn hand_over(&mut self) {
+        self.cancel_probe("another daemon asked for the connections");
         // The newcomer starts its own worker: this one is not its child.
         let h = self.handover(Pid::from_raw(0));
         let answer = takeover::offer(&self.opts.mountpoint, &h)
@@ -649,14 +732,17 @@ impl Supervisor {
         }
     }
 
-    /// Execs the binary now on disk, which takes over the connections and this worker.
+    /// SIGHUP: asks the binary now on disk whether it can take over ([`handover::Probe`]); its
+    /// answer comes with its exit ([`Self::reap`]), and the exec follows there.
     fn upgrade(&mut self) {
-        self.set(State::Upgrading);
+        if self.probe.is_some() {
+            tracing::info!("upgrade: already asking the binary on disk; this request joins it");
+            return;
+        }
         let exe = match std::env::current_exe() {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(error = %e, "upgrade: cannot find the binary on disk");
-                self.set(State::Running);
+                self.refuse(&format_args!("cannot find the binary on disk: {e}"));
                 return;
             }
         };
@@ -666,22 +752,38 @@ impl Supervisor {
                 .trim_end_matches(" (deleted)")
                 .to_owned(),
         );
-        if let Err(refusal) = handover::check_successor(&exe) {
-            tracing::error!(error = %refusal, "upgrade refused");
-            self.set(State::Running);
-            return;
+        match handover::Probe::start(&exe, handover::PROBE_TIMEOUT) {
+            Ok(p) => {
+                tracing::info!(binary = %exe.display(), "upgrade: asking the binary on disk which hand-over versions it reads");
+                self.probe = Some(p);
+                self.set(State::Upgrading);
+            }
+            Err(refusal) => self.refuse(&refusal),
         }
+    }
+
+    /// The probe's process exited: exec the binary if it reads this version's hand-over.
+    fn probe_answered(&mut self, probe: handover::Probe) {
+        let exe = probe.exe().to_owned();
+        match probe.verdict() {
+            Ok(()) => {
+                let failed = self.exec_successor(&exe);
+                self.refuse(&failed);
+            }
+            Err(refusal) => self.refuse(&refusal),
+        }
+    }
+
+    /// Execs `exe`, which takes over the connections and this worker; returns only if that
+    /// failed, with why.
+    fn exec_successor(&self, exe: &std::path::Path) -> String {
         let h = self.handover(self.worker);
         let memfd = match h.to_memfd().and_then(|f| {
             handover::inheritable(&f).map_err(|e| handover::Error::Io(e.to_string()))?;
             Ok(f)
         }) {
             Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "upgrade: the running version keeps serving");
-                self.set(State::Running);
-                return;
-            }
+            Err(e) => return format!("writing the hand-over: {e}"),
         };
         std::env::set_var(handover::ENV, memfd.as_raw_fd().to_string());
         let args: Vec<std::ffi::CString> = [
@@ -699,11 +801,11 @@ impl Supervisor {
             nix::unistd::execv(&cexe, &args).unwrap_err()
         });
         std::env::remove_var(handover::ENV);
-        tracing::error!(error = %err, "upgrade failed: the running version keeps serving");
-        self.set(State::Running);
+        format!("exec {}: {err}", exe.display())
     }
 
     fn stop(mut self, sig: Signal) -> Result<(), Error> {
+        self.cancel_probe("stopping");
         self.set(State::Stopping);
         tracing::info!(signal = ?sig, "stopping");
         workers::stop(self.worker);
@@ -762,6 +864,7 @@ impl Supervisor {
             crashes: self.crashes,
             upgrades: self.upgrades,
             restarts: self.restarts,
+            refusals: self.refusals,
         }
         .write(&self.opts.mountpoint);
     }

@@ -55,6 +55,9 @@ pub struct Status {
     pub upgrades: u64,
     /// Service restarts the connections survived in systemd's fd store.
     pub restarts: u64,
+    /// Upgrades refused (the binary on disk could not take over; the daemon's log says why):
+    /// `vproc upgrade` stops waiting when this grows.
+    pub refusals: u64,
 }
 
 /// Now, in seconds since the epoch.
@@ -88,6 +91,7 @@ impl Status {
             crashes: counter("crashes "),
             upgrades: counter("upgrades "),
             restarts: counter("restarts "),
+            refusals: counter("refusals "),
         })
     }
 
@@ -95,14 +99,15 @@ impl Status {
     pub fn write(&self, mountpoint: &Path) {
         let path = status_path(mountpoint);
         let text = format!(
-            "supervisor {}\nworker {}\ngeneration {}\nstarted {}\ncrashes {}\nupgrades {}\nrestarts {}\n",
+            "supervisor {}\nworker {}\ngeneration {}\nstarted {}\ncrashes {}\nupgrades {}\nrestarts {}\nrefusals {}\n",
             self.supervisor,
             self.worker,
             self.generation,
             self.started,
             self.crashes,
             self.upgrades,
-            self.restarts
+            self.restarts,
+            self.refusals
         );
         let tmp = path.with_extension("tmp");
         let ok = path

@@ -190,6 +190,23 @@ impl Podman {
     }
 }
 
+/// Processes whose command line names a path under `dir` (podman, conmon and their cleanup
+/// processes for one test's storage).
+fn processes_naming(dir: &Path) -> Vec<u32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self
@@ -197,8 +214,14 @@ impl Drop for Podman {
             .args(["--force", "--time", "0", &self.name])
             .output();
         // podman's overlay driver can leave its storage mounted (`storage/root/overlay`), and
-        // a mounted directory is not removed with the rest.
+        // a mounted directory is not removed with the rest. conmon starts `podman container
+        // cleanup` when a container exits, on its own: one still running would mount the
+        // storage again after this, so wait for every process on this storage first.
         let dir = self.dir.path().to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !processes_naming(&dir).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut under: Vec<PathBuf> = info
             .lines()

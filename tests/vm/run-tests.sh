@@ -71,7 +71,9 @@ for mode in "${MODES[@]}"; do
 			done
 			echo 'exit $rc'
 		} >"$script"
-		VPROC_VM_TIMEOUT=${VPROC_VM_TIMEOUT:-2400} tests/vm/lane.sh --mode v2 --userland host \
+		# A guard against a hung VM, not a speed limit: ~25 min unloaded, ~40 with one of the
+		# host's two cores busy (all of it under software emulation).
+		VPROC_VM_TIMEOUT=${VPROC_VM_TIMEOUT:-3600} tests/vm/lane.sh --mode v2 --userland host \
 			-e VPROC_LANE=v2 -e VPROC_LANE_USERLAND=host -e VPROC_REQUIRE_REAL="${VPROC_REQUIRE_REAL:-0}" -e RUST_BACKTRACE=1 \
 			-e PATH="$PATH" \
 			-i "$script" -- /bin/sh /payload/host-tests.sh 2>&1 | tee "$log" || status=1

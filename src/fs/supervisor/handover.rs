@@ -435,7 +435,6 @@ mod tests {
             Duration::from_millis(50),
         );
         let pid = hung.pid();
-        assert!(hung.deadline() <= Instant::now() + Duration::from_millis(50));
         let refusal = hung.abandon();
         assert_eq!(
             refusal.to_string(),

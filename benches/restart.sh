@@ -33,7 +33,9 @@ if [ "$UNIT" = 1 ]; then
   mkdir -p "$mnt"
   mounts+=("$mnt")
   mkfifo "$work/unit.in"
-  python3 tests/tools/systemd_emulator.py deploy/systemd/vproc.service \
+  # Its notify socket's directory goes in $work: the cleanup ends it by signal, not by the
+  # end of its input, which is when it removes that directory itself.
+  TMPDIR=$work python3 tests/tools/systemd_emulator.py deploy/systemd/vproc.service \
     --replace "/usr/local/bin/vproc-mount=$PWD/target/release/vproc-mount" \
     --replace "/usr/local/bin/vproc=$VPROC" --replace "/var/lib/vproc=$mnt" \
     < "$work/unit.in" > "$work/unit.out" 2> "$work/unit.log" &

@@ -621,25 +621,66 @@ fn remount_all_repairs_containers_of_a_dead_daemon() {
     drop(container);
 }
 
+/// A daemon serving from its own copy of the binary, which a test can replace on disk.
+struct CopiedDaemon {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    mnt: PathBuf,
+    daemon: Proc,
+    _guard: common::MountGuard,
+}
+
+impl CopiedDaemon {
+    fn start() -> CopiedDaemon {
+        let dir = tempfile::Builder::new()
+            .prefix("vproc-test-")
+            .tempdir()
+            .unwrap();
+        let bin = dir.path().join("vproc");
+        std::fs::copy(vproc_bin(), &bin).unwrap();
+        let mnt = dir.path().join("mnt");
+        let _guard = common::MountGuard(mnt.clone());
+        let daemon = Proc(common::spawn_copied_binary(
+            Command::new(&bin).arg("serve").arg(&mnt),
+        ));
+        CopiedDaemon {
+            dir,
+            bin,
+            mnt,
+            daemon,
+            _guard,
+        }
+    }
+
+    /// Stops it with SIGTERM (from whichever binary it runs now): it exits cleanly and
+    /// unmounts.
+    fn stop(mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.daemon.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(self.daemon.0.wait().unwrap().success());
+        assert!(!is_mounted(&self.mnt));
+    }
+}
+
+/// Puts an executable with `text` at `at`, in place of the file there (a new inode, as an
+/// install does).
+fn install(at: &Path, text: &str) {
+    std::fs::remove_file(at).unwrap();
+    std::fs::write(at, text).unwrap();
+    std::fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 #[test]
 fn a_broken_new_binary_leaves_the_old_one_serving() {
     require_real_cgroups!();
     // The daemon runs from a copy that the "upgrade" then replaces with garbage.
-    let dir = tempfile::Builder::new()
-        .prefix("vproc-test-")
-        .tempdir()
-        .unwrap();
-    let bin = dir.path().join("vproc");
-    std::fs::copy(vproc_bin(), &bin).unwrap();
-    let mnt = dir.path().join("mnt");
-    let _guard = common::MountGuard(mnt.clone());
-    let mut daemon = Proc(common::spawn_copied_binary(
-        Command::new(&bin).arg("serve").arg(&mnt),
-    ));
+    let d = CopiedDaemon::start();
+    let mnt = d.mnt.clone();
     let before = status(&mnt);
-    std::fs::remove_file(&bin).unwrap();
-    std::fs::write(&bin, "not an executable").unwrap();
-    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    install(&d.bin, "not an executable");
     // `vproc upgrade` hears of the refusal from the status file (it once waited out its
     // whole timeout).
     let out = Command::new(vproc_bin())
@@ -662,13 +703,7 @@ fn a_broken_new_binary_leaves_the_old_one_serving() {
     assert!(std::fs::read_to_string(mnt.join("proc/meminfo"))
         .unwrap()
         .starts_with("MemTotal:"));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(daemon.0.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(daemon.0.wait().unwrap().success());
-    assert!(!is_mounted(&mnt));
+    d.stop();
 }
 
 /// An upgrade asks the binary on disk which hand-over versions it reads before exec'ing it;
@@ -679,34 +714,23 @@ fn a_broken_new_binary_leaves_the_old_one_serving() {
 #[test]
 fn a_slow_new_binary_upgrades_while_the_supervisor_keeps_replacing_workers() {
     require_real_cgroups!();
-    let dir = tempfile::Builder::new()
-        .prefix("vproc-test-")
-        .tempdir()
-        .unwrap();
-    let bin = dir.path().join("vproc");
-    let real = dir.path().join("vproc-real");
-    std::fs::copy(vproc_bin(), &bin).unwrap();
+    let d = CopiedDaemon::start();
+    let (dir, mnt) = (d.dir.path().to_owned(), d.mnt.clone());
+    let real = dir.join("vproc-real");
     std::fs::copy(vproc_bin(), &real).unwrap();
-    let mnt = dir.path().join("mnt");
-    let _guard = common::MountGuard(mnt.clone());
-    let mut daemon = Proc(common::spawn_copied_binary(
-        Command::new(&bin).arg("serve").arg(&mnt),
-    ));
     let first = status(&mnt);
     // The new "binary" holds its answer until the test lets it go.
     let slow = |at: &Path, asked: &Path, go: &Path| {
-        std::fs::remove_file(at).unwrap();
         let script = format!(
             "#!/bin/sh\nif [ \"$1\" = handover-versions ]; then\n  echo $$ > {asked}.tmp && mv {asked}.tmp {asked}\n  while [ ! -e {go} ]; do sleep 0.05; done\nfi\nexec {real} \"$@\"\n",
             asked = asked.display(),
             go = go.display(),
             real = real.display()
         );
-        std::fs::write(at, script).unwrap();
-        std::fs::set_permissions(at, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        install(at, &script);
     };
-    let (asked, go) = (dir.path().join("asked"), dir.path().join("go"));
-    slow(&bin, &asked, &go);
+    let (asked, go) = (dir.join("asked"), dir.join("go"));
+    slow(&d.bin, &asked, &go);
     let readers = Readers::start(&mnt);
     let mut upgrade = Proc::spawn(
         Command::new(vproc_bin())
@@ -736,7 +760,7 @@ fn a_slow_new_binary_upgrades_while_the_supervisor_keeps_replacing_workers() {
     readers.finish_after_crashes("a crash while probing, then the upgrade", 1);
     // A stop while a probe is out: the daemon stops, and takes its probe with it. The daemon
     // now runs the image the script exec'd, so that is the binary on disk it asks.
-    let (asked, go) = (dir.path().join("asked-2"), dir.path().join("go-2"));
+    let (asked, go) = (dir.join("asked-2"), dir.join("go-2"));
     slow(&real, &asked, &go);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(upgraded.supervisor),
@@ -746,13 +770,7 @@ fn a_slow_new_binary_upgrades_while_the_supervisor_keeps_replacing_workers() {
     let probe: i32 = wait_for("the second probe", || {
         std::fs::read_to_string(&asked).ok()?.trim().parse().ok()
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(upgraded.supervisor),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    assert!(daemon.0.wait().unwrap().success());
-    assert!(!is_mounted(&mnt));
+    d.stop();
     assert!(
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(probe), None).is_err(),
         "the probe {probe} outlived the daemon"

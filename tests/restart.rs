@@ -771,10 +771,13 @@ fn a_slow_new_binary_upgrades_while_the_supervisor_keeps_replacing_workers() {
         std::fs::read_to_string(&asked).ok()?.trim().parse().ok()
     });
     d.stop();
-    assert!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(probe), None).is_err(),
-        "the probe {probe} outlived the daemon"
-    );
+    // Killed (it would wait for its go file forever): gone, or a zombie its new parent has
+    // not reaped yet.
+    wait_for("the probe to be killed", || {
+        let stat = std::fs::read_to_string(format!("/proc/{probe}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+        matches!(state, None | Some('Z')).then_some(())
+    });
 }
 
 #[test]

@@ -71,7 +71,7 @@ for mode in "${MODES[@]}"; do
 			done
 			echo 'exit $rc'
 		} >"$script"
-		# A guard against a hung VM, not a speed limit: ~25 min unloaded, ~40 with one of the
+		# A guard against a hung VM, not a speed limit: ~20 min unloaded, ~40 with one of the
 		# host's two cores busy (all of it under software emulation).
 		VPROC_VM_TIMEOUT=${VPROC_VM_TIMEOUT:-3600} tests/vm/lane.sh --mode v2 --userland host \
 			-e VPROC_LANE=v2 -e VPROC_LANE_USERLAND=host -e VPROC_REQUIRE_REAL="${VPROC_REQUIRE_REAL:-0}" -e RUST_BACKTRACE=1 \

@@ -190,21 +190,24 @@ impl Podman {
     }
 }
 
-/// Processes whose command line names a path under `dir` (podman, conmon and their cleanup
-/// processes for one test's storage).
-fn processes_naming(dir: &Path) -> Vec<u32> {
+/// Whether a process's command line names a path under `dir` (podman, conmon and their
+/// cleanup processes for one test's storage).
+fn a_process_names(dir: &Path) -> bool {
     let needle = dir.as_os_str().as_encoded_bytes();
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/cmdline"))
-                        .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
-                })
-                .collect()
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
         })
-        .unwrap_or_default()
+        .any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(needle.len()).any(|w| w == needle))
+        })
 }
 
 impl Drop for Podman {
@@ -219,7 +222,7 @@ impl Drop for Podman {
         // storage again after this, so wait for every process on this storage first.
         let dir = self.dir.path().to_owned();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !processes_naming(&dir).is_empty() && std::time::Instant::now() < deadline {
+        while a_process_names(&dir) && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();

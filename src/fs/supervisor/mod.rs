@@ -558,7 +558,10 @@ impl Supervisor {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(st)
-                    if st.pid().is_some() && st.pid() == self.probe.as_ref().map(|p| p.pid()) =>
+                    if self
+                        .probe
+                        .as_ref()
+                        .is_some_and(|p| st.pid() == Some(p.pid())) =>
                 {
                     answered = self.probe.take();
                 }
